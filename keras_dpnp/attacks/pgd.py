@@ -1,0 +1,102 @@
+"""In-graph projected gradient descent (Madry et al.), shared by training and evaluation."""
+
+import dataclasses
+
+import keras
+import tensorflow as tf
+
+from keras_dpnp import losses
+
+NORMS = ("linf", "l2")
+OBJECTIVES = ("ce", "kl", "margin")
+
+
+@dataclasses.dataclass(frozen=True)
+class PGDConfig:
+    """One PGD attack: radius, step, number of steps, norm, objective, random start."""
+
+    epsilon: float = 8 / 255
+    step_size: float = 2 / 255
+    steps: int = 10
+    norm: str = "linf"
+    objective: str = "ce"
+    random_start: bool = True
+
+    def __post_init__(self):
+        if self.epsilon < 0:
+            raise ValueError(f"epsilon must be >= 0, got {self.epsilon}")
+        if self.step_size <= 0:
+            raise ValueError(f"attack step size must be > 0, got {self.step_size}")
+        if self.steps < 1:
+            raise ValueError(f"attack steps must be >= 1, got {self.steps}")
+        if self.norm not in NORMS:
+            raise ValueError(f"attack norm must be one of {NORMS}, got {self.norm!r}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"attack objective must be one of {OBJECTIVES}, got {self.objective!r}")
+
+
+def _per_example_norm(t):
+    return tf.sqrt(tf.reduce_sum(tf.square(t), axis=tf.range(1, tf.rank(t)), keepdims=True))
+
+
+def project(delta, epsilon, norm):
+    """Nearest point of the ε-ball (of `norm`) to each example's perturbation."""
+    if norm == "linf":
+        return tf.clip_by_value(delta, -epsilon, epsilon)
+    factor = tf.minimum(1.0, epsilon / (_per_example_norm(delta) + 1e-12))
+    return delta * factor
+
+
+def random_start(x, epsilon, norm, seed_generator=None):
+    """A random point of the ε-ball around `x`, clipped to [0, 1]."""
+    if norm == "linf":
+        delta = keras.random.uniform(tf.shape(x), -1.0, 1.0, seed=seed_generator) * epsilon
+    else:
+        direction = keras.random.normal(tf.shape(x), seed=seed_generator)
+        direction /= _per_example_norm(direction) + 1e-12
+        n = tf.cast(tf.reduce_prod(tf.shape(x)[1:]), tf.float32)
+        radius = keras.random.uniform(tf.shape(x)[:1], seed=seed_generator) ** (1.0 / n)
+        delta = direction * tf.reshape(radius, [-1] + [1] * (len(x.shape) - 1)) * epsilon
+    return tf.clip_by_value(x + delta, 0.0, 1.0)
+
+
+def _objective(name, logits, labels, reference_logits):
+    if name == "ce":
+        return losses.cross_entropy(logits, labels)
+    if name == "kl":
+        return losses.kl_divergence(reference_logits, logits)
+    return losses.margin_loss(logits, labels)
+
+
+def pgd(logits_fn, x, labels, config, *, epsilon=None, reference_logits=None,
+        seed_generator=None):
+    """Maximises the attack objective over the ε-ball around `x` within [0, 1].
+
+    `logits_fn` maps float32 images to logits (call the model in inference mode so BatchNorm
+    statistics stay untouched). `epsilon` may be a tensor (an ε warm-up) overriding
+    `config.epsilon`; the step then scales with it. The loop is a single `tf.while_loop`,
+    and the result is `stop_gradient`-ed.
+    """
+    x = tf.cast(x, tf.float32)
+    eps = tf.cast(config.epsilon if epsilon is None else epsilon, tf.float32)
+    step = config.step_size * eps / config.epsilon if config.epsilon > 0 else tf.constant(0.0)
+    if config.objective == "kl" and reference_logits is None:
+        reference_logits = logits_fn(x)
+    if reference_logits is not None:
+        reference_logits = tf.stop_gradient(tf.cast(reference_logits, tf.float32))
+    x_adv = random_start(x, eps, config.norm, seed_generator) if config.random_start else x
+
+    def body(i, x_adv):
+        with tf.GradientTape() as tape:
+            tape.watch(x_adv)
+            loss = _objective(config.objective, logits_fn(x_adv), labels, reference_logits)
+        grad = tf.cast(tape.gradient(loss, x_adv), tf.float32)
+        if config.norm == "linf":
+            x_adv = x_adv + step * tf.sign(grad)
+        else:
+            x_adv = x_adv + step * grad / (_per_example_norm(grad) + 1e-12)
+        x_adv = tf.clip_by_value(x + project(x_adv - x, eps, config.norm), 0.0, 1.0)
+        return i + 1, x_adv
+
+    _, x_adv = tf.while_loop(lambda i, _: i < config.steps, body, (tf.constant(0), x_adv))
+    return tf.stop_gradient(x_adv)

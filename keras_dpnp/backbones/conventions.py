@@ -1,0 +1,46 @@
+"""Layer conventions shared by the backbones (PyTorch-like BN, He init)."""
+
+from keras import layers
+
+
+def scaled_width(channels, width):
+    """Returns `channels * width` rounded, at least 1."""
+    if width <= 0:
+        raise ValueError(f"`width` must be positive, got {width}.")
+    return max(1, round(channels * width))
+
+
+def conv2d(x, filters, kernel_size, name, strides=1):
+    """Applies a bias-free, `he_normal`-initialised convolution to `x`.
+
+    The output keeps `ceil(size / strides)` pixels like `padding="same"`.
+    """
+    if strides > 1 and kernel_size > 1:
+        # TF's "same" pads strided convolutions only at the bottom/right, which
+        # shifts the sampling grid half a pixel away from a strided 1x1
+        # shortcut; symmetric padding keeps both branches aligned, as in
+        # PyTorch.
+        x = layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
+        padding = "valid"
+    else:
+        padding = "same"
+    return layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        use_bias=False,
+        kernel_initializer="he_normal",
+        name=name,
+    )(x)
+
+
+def batch_norm(x, name):
+    """Applies batch normalisation with PyTorch's momentum and epsilon."""
+    return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)(x)
+
+
+def batch_norm_relu(x, name):
+    """Applies batch normalisation (`{name}_bn`) then ReLU (`{name}_relu`)."""
+    x = batch_norm(x, f"{name}_bn")
+    return layers.ReLU(name=f"{name}_relu")(x)

@@ -1,0 +1,43 @@
+"""Train several methods or variants on the same data, backbone and seeds; one table and plot.
+
+    python -m keras_dpnp.compare --flagfile=configs/digits_compare.cfg
+
+Every `TrainConfig` flag sets the shared base; each `--variant=label:flag=value,flag=value`
+overrides it for one row; `--seeds=0,1` repeats every row. Runs land in
+`<model_dir>/<label>/seed<k>` (a finished run with the same config is reused), and the table in
+`<model_dir>/comparison.{md,json,png}`.
+"""
+
+import os
+
+from absl import app, flags
+
+from keras_dpnp import cli
+from keras_dpnp.config import config_from_flags, define_flags
+
+define_flags()
+flags.DEFINE_multi_string("variant", [], "label:flag=value,flag=value; repeat for each row.")
+flags.DEFINE_list("seeds", ["0"], "Seeds every variant is trained with.")
+
+
+def main(argv):
+    if len(argv) > 1:
+        cli.fail(f"unexpected arguments {argv[1:]}; every option is a --flag")
+    from keras_dpnp import comparison
+
+    try:
+        base = config_from_flags(flags.FLAGS)
+        variants = comparison.parse_variants(flags.FLAGS.variant or [f"{base.method}:"])
+        seeds = [int(seed) for seed in flags.FLAGS.seeds]
+        runs = comparison.plan_runs(base, variants, seeds)
+    except ValueError as error:
+        cli.fail(str(error))
+    rows = comparison.run_all(runs)
+    folder = base.run_dir
+    table = comparison.write_outputs(folder, rows)
+    print(table)
+    print(f"comparison written to {os.path.join(folder, 'comparison.md')}")
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=cli.parse_flags_or_exit)

@@ -1,0 +1,238 @@
+"""The typed, frozen training configuration and its command-line flags.
+
+Every field of `TrainConfig` is a flag of the same name (`--epsilon`, `--backbone`, ...). Float
+flags also take fractions, so `--epsilon=8/255` works. `TrainConfig` validates itself, so a bad
+value fails the same way from the command line and from Python.
+"""
+
+import dataclasses
+import json
+import math
+import os
+import sys
+
+from absl import flags
+
+from keras_dpnp import losses
+from keras_dpnp.attacks.pgd import NORMS, PGDConfig
+from keras_dpnp.backbones import BACKBONES
+from keras_dpnp.data import DATASETS
+from keras_dpnp.heads import LOGIT_FORMS, PROTOTYPE_INITS
+from keras_dpnp.methods import ALIGN_TARGETS, METHODS, LossWeights
+from keras_dpnp.model import HEADS
+
+OPTIMIZERS = ("sgd", "adam")
+LR_SCHEDULES = ("cosine", "piecewise", "constant")
+
+
+def _field(default, help, choices=None, minimum=None, above=None):
+    return dataclasses.field(default=default, metadata={
+        "help": help, "choices": choices, "minimum": minimum, "above": above})
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on; saved as `config.json` in the run directory."""
+
+    name: str = _field("", "Run name; default: the flagfile's name, else the method.")
+    # Data.
+    dataset: str = _field("digits", "Data set.", choices=DATASETS)
+    data_dir: str = _field("", "Folder of prepared TFDS data (offline use); empty: TFDS default.")
+    manual_dir: str = _field("", "Folder holding the original data set archives (offline use).")
+    validation_fraction: float = _field(
+        0.1, "Fraction of the training set held out (stratified, seeded) for validation.",
+        minimum=0.0)
+    # Model.
+    backbone: str = _field("small_cnn", "Feature extractor.", choices=BACKBONES)
+    width: float = _field(1.0, "Channel multiplier of small_cnn / resnet18 / preact_resnet18.",
+                          above=0.0)
+    feature_dim: int = _field(128, "Feature dimension d of the final projection; 0: none.",
+                              minimum=0)
+    feature_activation: str = _field("none", "Activation after the projection.",
+                                     choices=("none", "relu"))
+    head: str = _field("auto", "Classifier head; auto: the method's default.", choices=HEADS)
+    radius: float = _field(4.0, "Prototype norm r.", above=0.0)
+    logits: str = _field("dot", "Prototype logits.", choices=LOGIT_FORMS)
+    logit_scale: float = _field(10.0, "Scale s of cosine logits.", above=0.0)
+    prototype_init: str = _field("random", "Prototype initialisation.", choices=PROTOTYPE_INITS)
+    # Method and loss.
+    method: str = _field("adv_dpnp", "Training method.", choices=tuple(sorted(METHODS)))
+    ce_weight: float = _field(LossWeights.ce, "λ_ce: clean cross-entropy.", minimum=0.0)
+    align_weight: float = _field(LossWeights.align, "λ_pa: positive alignment (clean and adv).",
+                                 minimum=0.0)
+    repel_weight: float = _field(LossWeights.repel, "λ_nr: negative repulsion.", minimum=0.0)
+    margin: float = _field(LossWeights.margin, "m: repulsion margin.", minimum=0.0)
+    separation_weight: float = _field(LossWeights.separation, "λ_sep: prototype separation.",
+                                      minimum=0.0)
+    separation: str = _field(LossWeights.separation_form, "Separation term form.",
+                             choices=losses.SEPARATION_FORMS)
+    beta: float = _field(LossWeights.beta, "β: clean/adversarial consistency KL.", minimum=0.0)
+    adv_ce_weight: float = _field(LossWeights.adv_ce, "λ_adv: adversarial cross-entropy.",
+                                  minimum=0.0)
+    align_target: str = _field(LossWeights.align_target,
+                               "What alignment moves: both features and prototypes, or features.",
+                               choices=ALIGN_TARGETS)
+    dual_branch: bool = _field(True, "Keep adversarial terms away from the prototypes.")
+    align_warmup_epochs: int = _field(0, "Epochs over which λ_pa ramps up linearly from 0.",
+                                      minimum=0)
+    # Training attack.
+    epsilon: float = _field(8 / 255, "Attack radius ε (pixel scale [0, 1]).", minimum=0.0)
+    attack_step_size: float = _field(2 / 255, "Attack step size.", above=0.0)
+    attack_steps: int = _field(10, "Attack steps.", minimum=1)
+    attack_norm: str = _field("linf", "Attack norm.", choices=NORMS)
+    attack_objective: str = _field("auto", "Training attack objective; auto: the method's.",
+                                   choices=("auto", "kl", "ce"))
+    epsilon_warmup_epochs: int = _field(0, "Epochs over which ε ramps up linearly.", minimum=0)
+    # Evaluation.
+    val_attack_steps: int = _field(10, "PGD steps for the per-epoch validation accuracy.",
+                                   minimum=1)
+    eval_attack_steps: int = _field(20, "PGD steps for the final test accuracy.", minimum=1)
+    # Optimisation.
+    epochs: int = _field(60, "Training epochs.", minimum=1)
+    batch_size: int = _field(128, "Global batch size.", minimum=1)
+    learning_rate: float = _field(0.1, "Peak learning rate.", above=0.0)
+    optimizer: str = _field("sgd", "Optimizer (sgd: momentum 0.9, Nesterov).", choices=OPTIMIZERS)
+    weight_decay: float = _field(5e-4, "Decoupled weight decay (never on prototypes).",
+                                 minimum=0.0)
+    lr_schedule: str = _field("cosine", "Learning-rate schedule (piecewise: ÷10 at 50%, 75%).",
+                              choices=LR_SCHEDULES)
+    seed: int = _field(0, "Seed of weights, data order, augmentation and attacks.", minimum=0)
+    model_dir: str = _field("", "Run directory; default: runs/<name> under the current folder.")
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            meta = f.metadata
+            if meta["choices"] and value not in meta["choices"]:
+                raise ValueError(f"--{f.name}={value!r} is not one of {list(meta['choices'])}")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"--{f.name} must be a finite number, got {value}")
+            if meta["minimum"] is not None and value < meta["minimum"]:
+                raise ValueError(f"--{f.name} must be >= {meta['minimum']}, got {value}")
+            if meta["above"] is not None and value <= meta["above"]:
+                raise ValueError(f"--{f.name} must be > {meta['above']}, got {value}")
+        if self.validation_fraction >= 1:
+            raise ValueError(f"--validation_fraction must be < 1, got {self.validation_fraction}")
+        if self.method not in ("adv_dpnp", "dpnp") or self.head != "linear":
+            return
+        raise ValueError(f"--method={self.method} needs the prototype head; drop --head=linear")
+
+    @property
+    def run_name(self):
+        return self.name or self.method
+
+    @property
+    def run_dir(self):
+        return self.model_dir or os.path.join("runs", self.run_name)
+
+    def loss_weights(self):
+        return LossWeights(
+            ce=self.ce_weight, align=self.align_weight, repel=self.repel_weight,
+            margin=self.margin, separation=self.separation_weight, beta=self.beta,
+            adv_ce=self.adv_ce_weight, separation_form=self.separation,
+            align_target=self.align_target, dual_branch=self.dual_branch)
+
+    def train_attack(self):
+        """The training attack; None keeps the method's own objective."""
+        objective = None if self.attack_objective == "auto" else self.attack_objective
+        return {"epsilon": self.epsilon, "step_size": self.attack_step_size,
+                "steps": self.attack_steps, "norm": self.attack_norm,
+                **({"objective": objective} if objective else {})}
+
+    def eval_attack(self, steps):
+        """PGD with the CE objective at the training ε and step, for reported accuracy."""
+        return PGDConfig(epsilon=self.epsilon, step_size=self.attack_step_size, steps=steps,
+                         norm=self.attack_norm, objective="ce")
+
+    def with_overrides(self, overrides):
+        """A copy with fields replaced from strings, as on the command line: {'beta': '3'}."""
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        values = {}
+        for key, text in overrides.items():
+            if key not in fields:
+                raise ValueError(f"unknown flag --{key} in override {key}={text}")
+            values[key] = parse_value(fields[key].type, key, text)
+        return dataclasses.replace(self, **values)
+
+    def to_json(self):
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text):
+        values = json.loads(text)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown config keys {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+
+def parse_number(text):
+    """A float from text such as `0.2`, `8/255` or `0.1/16`."""
+    numerator, slash, denominator = text.strip().partition("/")
+    if not slash:
+        return float(numerator)
+    return float(numerator) / float(denominator)
+
+
+def parse_value(kind, name, text):
+    """Converts a flag's text to its field type (floats take fractions such as 8/255)."""
+    try:
+        if kind is bool:
+            lowered = text.strip().lower()
+            if lowered not in ("true", "false", "1", "0"):
+                raise ValueError(f"expected true or false, got {text!r}")
+            return lowered in ("true", "1")
+        if kind is float:
+            return parse_number(text)
+        return kind(text)
+    except (ValueError, ZeroDivisionError) as error:
+        raise ValueError(f"--{name}={text}: {error}") from error
+
+
+class _FractionParser(flags.FloatParser):
+    """Float flag parser that also accepts fractions such as `8/255`."""
+
+    def convert(self, argument):
+        if isinstance(argument, str) and "/" in argument:
+            try:
+                return parse_number(argument)
+            except (ValueError, ZeroDivisionError) as error:
+                raise ValueError(f"could not parse {argument!r} as a number") from error
+        return super().convert(argument)
+
+
+def define_flags(flag_values=flags.FLAGS):
+    """Defines one flag per `TrainConfig` field (idempotent)."""
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in flag_values:
+            continue
+        meta = f.metadata
+        help_text = meta["help"]
+        if f.type in (float, "float"):
+            parser = _FractionParser(lower_bound=meta["minimum"])
+            flags.DEFINE(parser, f.name, f.default, help_text, flag_values=flag_values,
+                         serializer=flags.ArgumentSerializer())
+        elif meta["choices"]:
+            flags.DEFINE_enum(f.name, f.default, list(meta["choices"]), help_text,
+                              flag_values=flag_values)
+        elif f.type in (bool, "bool"):
+            flags.DEFINE_bool(f.name, f.default, help_text, flag_values=flag_values)
+        elif f.type in (int, "int"):
+            flags.DEFINE_integer(f.name, f.default, help_text, lower_bound=meta["minimum"],
+                                 flag_values=flag_values)
+        else:
+            flags.DEFINE_string(f.name, f.default, help_text, flag_values=flag_values)
+
+
+def flagfile_name(argv):
+    """The base name of the last `--flagfile` in `argv`, or ''."""
+    files = [arg.split("=", 1)[1] for arg in argv if arg.startswith("--flagfile=")]
+    return os.path.splitext(os.path.basename(files[-1]))[0] if files else ""
+
+
+def config_from_flags(flag_values=flags.FLAGS, argv=None):
+    """The `TrainConfig` the parsed flags describe; the run name defaults to the flagfile's."""
+    values = {f.name: flag_values[f.name].value for f in dataclasses.fields(TrainConfig)}
+    values["name"] = values["name"] or flagfile_name(sys.argv if argv is None else argv)
+    return TrainConfig(**values)

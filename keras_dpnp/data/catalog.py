@@ -1,0 +1,76 @@
+"""Static facts about the supported datasets."""
+
+import dataclasses
+
+DATASETS: tuple[str, ...] = ("digits", "cifar10", "cifar100", "svhn_cropped")
+
+DIGITS_TEST_SIZE = 450
+DIGITS_TEST_SEED = 0
+
+_CIFAR_URL = "https://www.cs.toronto.edu/~kriz/"
+_SVHN_URL = "http://ufldl.stanford.edu/housenumbers/"
+
+
+@dataclasses.dataclass(frozen=True)
+class CatalogEntry:
+    """What a dataset looks like and where its original files come from."""
+
+    name: str
+    num_classes: int
+    image_shape: tuple[int, int, int]
+    augment: str
+    # Original files, by name, with their official download URLs.
+    archives: dict[str, str]
+    # None when the names come from the data itself (CIFAR-100).
+    class_names: tuple[str, ...] | None
+
+
+_DIGIT_NAMES = tuple(str(digit) for digit in range(10))
+
+CATALOG: dict[str, CatalogEntry] = {
+    "digits": CatalogEntry(
+        name="digits",
+        num_classes=10,
+        image_shape=(8, 8, 1),
+        augment="none",
+        archives={},
+        class_names=_DIGIT_NAMES,
+    ),
+    "cifar10": CatalogEntry(
+        name="cifar10",
+        num_classes=10,
+        image_shape=(32, 32, 3),
+        augment="crop_flip",
+        archives={"cifar-10-binary.tar.gz": _CIFAR_URL + "cifar-10-binary.tar.gz"},
+        class_names=(
+            "airplane", "automobile", "bird", "cat", "deer",
+            "dog", "frog", "horse", "ship", "truck",
+        ),
+    ),
+    "cifar100": CatalogEntry(
+        name="cifar100",
+        num_classes=100,
+        image_shape=(32, 32, 3),
+        augment="crop_flip",
+        archives={"cifar-100-binary.tar.gz": _CIFAR_URL + "cifar-100-binary.tar.gz"},
+        class_names=None,
+    ),
+    "svhn_cropped": CatalogEntry(
+        name="svhn_cropped",
+        num_classes=10,
+        image_shape=(32, 32, 3),
+        augment="crop",
+        archives={
+            "train_32x32.mat": _SVHN_URL + "train_32x32.mat",
+            "test_32x32.mat": _SVHN_URL + "test_32x32.mat",
+        },
+        class_names=_DIGIT_NAMES,
+    ),
+}
+
+
+def catalog_entry(name: str) -> CatalogEntry:
+    """Returns the entry for `name`, or raises ValueError naming the known ones."""
+    if name not in CATALOG:
+        raise ValueError(f"Unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}.")
+    return CATALOG[name]

@@ -1,0 +1,202 @@
+"""`AdvDPNP`: a backbone and a classifier head, trained by a registered method in `train_step`."""
+
+import dataclasses
+
+import keras
+import tensorflow as tf
+
+from keras_dpnp import losses, methods
+from keras_dpnp.attacks.pgd import PGDConfig, pgd
+from keras_dpnp.heads import LinearHead, PrototypeHead
+
+HEADS = ("auto", "prototype", "linear")
+GEOMETRY_LOGS = ("proto_max_cos", "proto_mean_cos", "align_ratio", "feature_norm")
+
+
+def _as_dataclass(cls, value):
+    if value is None:
+        return cls()
+    return value if isinstance(value, cls) else cls(**value)
+
+
+@keras.saving.register_keras_serializable(package="keras_dpnp")
+class AdvDPNP(keras.Model):
+    """Backbone `f` (images in [0, 1] -> features z) and a head (features -> logits).
+
+    `method` picks how a batch becomes a loss (`keras_dpnp.methods.METHODS`); for `adv_dpnp`
+    the training step crafts PGD examples with BatchNorm in inference mode, then applies the
+    dual-branch rule: only clean-branch terms reach the prototypes. `test_step` reports clean
+    accuracy and, when `eval_attack` is set, accuracy under that PGD attack.
+
+    Args:
+        backbone: a `keras.Model` mapping images [N, H, W, C] in [0, 1] to features [N, d].
+        num_classes: number of classes K.
+        head: `auto` (the method's default), `prototype` or `linear`.
+        radius, logits, logit_scale, prototype_init: the prototype head (see `PrototypeHead`).
+        method: a name in `METHODS`.
+        loss_weights: `LossWeights` (or its dict) for the prototype methods.
+        attack: `PGDConfig` (or dict) of the training attack; its objective defaults to the
+            method's own.
+        eval_attack: `PGDConfig` used by `test_step`; None reports clean accuracy only.
+        seed: seeds the attacks' random starts.
+    """
+
+    def __init__(self, backbone, num_classes, *, head="auto", radius=4.0, logits="dot",
+                 logit_scale=10.0, prototype_init="random", method="adv_dpnp",
+                 loss_weights=None, attack=None, eval_attack=None, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.method = methods.get_method(method)
+        if head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+        head_kind = self.method.default_head if head == "auto" else head
+        if self.method.needs_prototypes and head_kind != "prototype":
+            raise ValueError(f"method {method!r} needs the prototype head, got head={head!r}")
+        self.backbone = backbone
+        self.num_classes = int(num_classes)
+        self.head_kind = head_kind
+        if head_kind == "prototype":
+            self.head = PrototypeHead(num_classes, radius=radius, logits=logits,
+                                      scale=logit_scale, init=prototype_init, init_seed=seed,
+                                      name="prototype_head")
+        else:
+            self.head = LinearHead(num_classes, name="linear_head")
+        self.head_options = {"radius": float(radius), "logits": logits,
+                             "logit_scale": float(logit_scale), "prototype_init": prototype_init}
+        self.loss_weights_config = _as_dataclass(methods.LossWeights, loss_weights)
+        if attack is None or isinstance(attack, dict) and "objective" not in attack:
+            attack = {**(attack or {}), "objective": self.method.attack_objective or "ce"}
+        self.attack_config = _as_dataclass(PGDConfig, attack)
+        self.eval_attack_config = (None if eval_attack is None
+                                   else _as_dataclass(PGDConfig, eval_attack))
+        self.seed = int(seed)
+        self.attack_seed = keras.random.SeedGenerator(seed, name="attack_seed")
+        self.align_warmup = self.add_weight(name="align_warmup", shape=(), trainable=False,
+                                            initializer="ones", dtype="float32")
+        self.epsilon_warmup = self.add_weight(name="epsilon_warmup", shape=(), trainable=False,
+                                              initializer="ones", dtype="float32")
+        logged = ("loss",) + self.method.term_names
+        if head_kind == "prototype":
+            logged += GEOMETRY_LOGS
+        self.term_trackers = [keras.metrics.Mean(name=name) for name in logged]
+        self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        self.adv_accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="adv_accuracy")
+        self.clean_accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="clean_accuracy")
+        self.pgd_accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="pgd_accuracy")
+        self.build((None,) + tuple(backbone.input_shape[1:]))
+
+    @property
+    def method_name(self):
+        return self.method.name
+
+    def build(self, input_shape):
+        if not self.head.built:
+            self.head.build(tuple(self.backbone.output_shape))
+        self.built = True
+
+    def call(self, inputs, training=False):
+        return self.head(self.backbone(inputs, training=training))
+
+    def features(self, inputs, training=False):
+        return self.backbone(inputs, training=training)
+
+    def class_vectors(self):
+        """Prototypes `C` [K, d] (prototype head) or the linear head's class weights [K, d]."""
+        if self.head_kind == "prototype":
+            return self.head.class_vectors()
+        return tf.transpose(self.head.kernel)
+
+    def compile(self, optimizer="sgd", **kwargs):
+        """Like `keras.Model.compile`; prototypes are kept out of weight decay."""
+        super().compile(optimizer=optimizer, **kwargs)
+        if getattr(self.optimizer, "weight_decay", None):
+            self.optimizer.exclude_from_weight_decay(var_names=["prototypes"])
+
+    def compile_from_config(self, config):
+        """Recompiles a reloaded model (with its optimizer state) so `fit` can continue."""
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def adversarial_examples(self, x, y, config=None, *, epsilon=None):
+        """PGD examples against this model (inference-mode BatchNorm); `config`: the training attack."""
+        config = config or self.attack_config
+        return pgd(lambda images: self(images, training=False), x, y, config,
+                   epsilon=epsilon, seed_generator=self.attack_seed)
+
+    def train_step(self, data):
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x = tf.cast(x, tf.float32)
+        x_adv = None
+        if self.method.attack_objective is not None:
+            epsilon = self.attack_config.epsilon * self.epsilon_warmup
+            x_adv = self.adversarial_examples(x, y, epsilon=epsilon)
+        with tf.GradientTape() as tape:
+            batch = self.method.batch_losses(self, x, y, x_adv)
+            # Gradients are summed over replicas, so each replica contributes its mean / replicas.
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            scaled = self.optimizer.scale_loss(batch.total / replicas)
+        variables = self.trainable_variables
+        self.optimizer.apply(tape.gradient(scaled, variables), variables)
+        return self._log_train(batch, x, y)
+
+    def _log_train(self, batch, x, y):
+        logs = {"loss": batch.total, **batch.terms}
+        self.accuracy_tracker.update_state(y, batch.logits)
+        if self.head_kind == "prototype":
+            logs.update(self._geometry_logs(x, y))
+        results = {}
+        for tracker in self.term_trackers:
+            tracker.update_state(logs[tracker.name])
+            results[tracker.name] = tracker.result()
+        results["accuracy"] = self.accuracy_tracker.result()
+        if batch.adversarial_logits is not None:
+            self.adv_accuracy_tracker.update_state(y, batch.adversarial_logits)
+            results["adv_accuracy"] = self.adv_accuracy_tracker.result()
+        return results
+
+    def _geometry_logs(self, x, y):
+        """Prototype cosines and how close features sit to their own prototype (a collapse shows)."""
+        class_vectors = tf.stop_gradient(self.head.class_vectors())
+        cos = losses.pairwise_cosines(class_vectors)
+        k = tf.shape(cos)[0]
+        off = tf.boolean_mask(cos, tf.logical_not(tf.eye(k, dtype=tf.bool)))
+        z = tf.cast(tf.stop_gradient(self.backbone(x, training=False)), tf.float32)
+        distance = tf.norm(z - tf.gather(class_vectors, y), axis=1)
+        return {
+            "proto_max_cos": tf.reduce_max(off),
+            "proto_mean_cos": tf.reduce_mean(off),
+            "align_ratio": tf.reduce_mean(distance) / self.head.radius,
+            "feature_norm": tf.reduce_mean(tf.norm(z, axis=1)),
+        }
+
+    def test_step(self, data):
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x = tf.cast(x, tf.float32)
+        self.clean_accuracy_tracker.update_state(y, self(x, training=False))
+        results = {"clean_accuracy": self.clean_accuracy_tracker.result()}
+        if self.eval_attack_config is not None:
+            x_adv = self.adversarial_examples(x, y, self.eval_attack_config)
+            self.pgd_accuracy_tracker.update_state(y, self(x_adv, training=False))
+            results["pgd_accuracy"] = self.pgd_accuracy_tracker.result()
+        return results
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "backbone": keras.saving.serialize_keras_object(self.backbone),
+            "num_classes": self.num_classes,
+            "head": self.head_kind,
+            **self.head_options,
+            "method": self.method.name,
+            "loss_weights": dataclasses.asdict(self.loss_weights_config),
+            "attack": dataclasses.asdict(self.attack_config),
+            "eval_attack": (None if self.eval_attack_config is None
+                            else dataclasses.asdict(self.eval_attack_config)),
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        return cls(**config)

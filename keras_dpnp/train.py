@@ -1,0 +1,35 @@
+"""Train a model: `python -m keras_dpnp.train --flagfile=configs/digits_adv_dpnp.cfg`.
+
+Every flag is a field of `keras_dpnp.config.TrainConfig`; command-line flags override the
+flagfile. The run directory receives config.json, last.keras, history.csv, TensorBoard logs and
+results.json.
+"""
+
+from absl import app, flags
+
+from keras_dpnp import cli
+from keras_dpnp.config import config_from_flags, define_flags
+
+define_flags()
+
+
+def main(argv):
+    if len(argv) > 1:
+        cli.fail(f"unexpected arguments {argv[1:]}; every option is a --flag")
+    try:
+        config = config_from_flags(flags.FLAGS)
+    except ValueError as error:
+        cli.fail(str(error))
+    from keras_dpnp import training
+    from keras_dpnp.data import DatasetNotFoundError
+
+    try:
+        results = training.train(config)
+    except (DatasetNotFoundError, training.RunDirectoryError) as error:
+        cli.fail(str(error))
+    print(training.format_results(results))
+    print(f"results written to {config.run_dir}/results.json")
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=cli.parse_flags_or_exit)

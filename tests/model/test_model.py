@@ -1,0 +1,121 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras
+
+from keras_dpnp.methods import prototype_losses
+from conftest import tiny_model
+
+
+def _prototype_gradients(model, x, y, x_adv):
+    with tf.GradientTape(persistent=True) as tape:
+        batch = prototype_losses(model, x, y, x_adv)
+    return {name: tape.gradient(term, model.head.prototypes) for name, term in batch.terms.items()}
+
+
+def test_adversarial_terms_give_the_prototypes_no_gradient(batch):
+    x, y = batch
+    model = tiny_model()
+    x_adv = model.adversarial_examples(x, y)
+    grads = _prototype_gradients(model, x, y, x_adv)
+    for name in ("align_adv", "consistency", "adv_ce"):
+        assert grads[name] is None, name
+    for name in ("ce", "align", "repel", "separation"):
+        assert grads[name] is not None and float(tf.norm(grads[name])) > 0, name
+
+
+def test_without_dual_branch_adversarial_terms_reach_the_prototypes(batch):
+    x, y = batch
+    model = tiny_model(loss_weights={"dual_branch": False})
+    grads = _prototype_gradients(model, x, y, model.adversarial_examples(x, y))
+    for name in ("align_adv", "consistency", "adv_ce"):
+        assert grads[name] is not None and float(tf.norm(grads[name])) > 0, name
+
+
+def test_features_only_alignment_leaves_the_prototypes_alone(batch):
+    x, y = batch
+    model = tiny_model(loss_weights={"align_target": "features"})
+    grads = _prototype_gradients(model, x, y, model.adversarial_examples(x, y))
+    assert grads["align"] is None and grads["align_adv"] is None
+
+
+def test_step_with_zero_clean_weights_keeps_prototypes_bit_identical(batch):
+    x, y = batch
+    weights = {"ce": 0.0, "align": 0.0, "repel": 0.0, "separation": 0.0, "beta": 6.0,
+               "adv_ce": 1.0}
+    model = tiny_model(loss_weights=weights)
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9, weight_decay=5e-4))
+    prototypes = np.array(model.head.prototypes)
+    backbone = [np.array(v) for v in model.backbone.trainable_variables]
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    np.testing.assert_array_equal(np.array(model.head.prototypes), prototypes)
+    moved = [not np.array_equal(a, np.array(b))
+             for a, b in zip(backbone, model.backbone.trainable_variables)]
+    assert all(moved)
+
+
+def test_clean_branch_moves_the_prototypes(batch):
+    x, y = batch
+    model = tiny_model()
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    prototypes = np.array(model.head.prototypes)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    assert not np.array_equal(np.array(model.head.prototypes), prototypes)
+
+
+def test_fit_logs_every_term_and_the_geometry(batch):
+    x, y = batch
+    model = tiny_model(eval_attack={"epsilon": 0.2, "step_size": 0.05, "steps": 2})
+    model.compile(optimizer="sgd")
+    history = model.fit(x, y, batch_size=8, epochs=1, validation_data=(x, y), verbose=0)
+    expected = {"loss", "ce", "align", "repel", "separation", "align_adv", "consistency",
+                "adv_ce", "accuracy", "adv_accuracy", "proto_max_cos", "proto_mean_cos",
+                "align_ratio", "feature_norm", "val_clean_accuracy", "val_pgd_accuracy"}
+    assert expected <= set(history.history)
+    logged = history.history
+    total = (1.0 * logged["ce"][0] + 0.1 / 16 * (logged["align"][0] + logged["align_adv"][0])
+             + 0.1 * logged["repel"][0] + 0.1 * logged["separation"][0]
+             + 6.0 * logged["consistency"][0])
+    assert logged["loss"][0] == pytest.approx(total, rel=1e-4)
+
+
+def test_fit_in_user_code_with_a_tf_data_pipeline():
+    rng = np.random.default_rng(0)
+    centres = rng.random((10, 8, 8, 1)).astype("float32")
+    labels = np.repeat(np.arange(10), 20)
+    images = np.clip(centres[labels] + 0.05 * rng.normal(size=(200, 8, 8, 1)), 0, 1)
+    ds = (tf.data.Dataset.from_tensor_slices((images.astype("float32"), labels))
+          .shuffle(200, seed=0).batch(32))
+    model = tiny_model("dpnp", feature_dim=16)
+    model.compile(optimizer=keras.optimizers.Adam(0.01))
+    model.fit(ds, epochs=15, verbose=0)
+    accuracy = np.mean(np.argmax(model.predict(images, verbose=0), 1) == labels)
+    assert accuracy > 0.9
+
+
+def test_keras_file_reloads_and_fit_continues(batch, tmp_path):
+    x, y = batch
+    model = tiny_model(eval_attack={"epsilon": 0.2, "step_size": 0.05, "steps": 2})
+    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), model.predict(x, verbose=0),
+                               atol=1e-6)
+    assert reloaded.method_name == "adv_dpnp"
+    assert reloaded.attack_config == model.attack_config
+    assert reloaded.optimizer.iterations.numpy() == model.optimizer.iterations.numpy()
+    reloaded.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    assert reloaded.optimizer.iterations.numpy() == model.optimizer.iterations.numpy() + 2
+
+
+def test_prototype_methods_refuse_a_linear_head():
+    with pytest.raises(ValueError, match="needs the prototype head"):
+        tiny_model("adv_dpnp", head="linear")
+
+
+def test_unknown_method_lists_the_known_ones():
+    with pytest.raises(ValueError, match="unknown method 'foo'.*adv_dpnp"):
+        tiny_model("foo")
