@@ -1,8 +1,13 @@
-"""Shared plumbing of the absl entry points: one-line flag errors and a clean exit code."""
+"""Shared plumbing of the absl entry points: one-line errors and clean exit codes."""
 
+import os
 import sys
 
 from absl import flags
+
+
+def _program():
+    return os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "keras_dpnp"
 
 
 def parse_flags_or_exit(argv):
@@ -10,12 +15,11 @@ def parse_flags_or_exit(argv):
     try:
         return flags.FLAGS(argv)
     except flags.Error as error:
-        program = argv[0].rsplit("/", 1)[-1] if argv else "keras_dpnp"
-        print(f"{program}: error: {error}", file=sys.stderr)
+        print(f"{_program()}: error: {error}", file=sys.stderr)
         sys.exit(2)
 
 
 def fail(message):
-    """Prints an error line and exits with status 1."""
-    print(f"error: {message}", file=sys.stderr)
+    """Prints a one-line error and exits with status 1."""
+    print(f"{_program()}: error: {message}", file=sys.stderr)
     sys.exit(1)

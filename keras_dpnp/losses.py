@@ -79,3 +79,18 @@ def margin_loss(logits, labels):
     """`mean_i (max_{k≠y} l_k − l_y)`: the CW∞ objective, positive once misclassified."""
     true, rival = true_and_rival_logits(logits, labels)
     return tf.reduce_mean(rival - true)
+
+
+def boosted_cross_entropy(logits, labels):
+    """MART's boosted CE: `−log p_y − log(1 − max_{k≠y} p_k)` (the rival's margin is pushed too)."""
+    _, rival = true_and_rival_logits(tf.nn.softmax(tf.cast(logits, tf.float32)), labels)
+    return cross_entropy(logits, labels) - tf.reduce_mean(tf.math.log(1.0001 - rival))
+
+
+def misclassification_aware_kl(clean_logits, adv_logits, labels):
+    """MART's robust term: `mean_i KL(p_i ‖ p'_i) · (1 − p_i[y_i])`, weighting uncertain points."""
+    log_p = tf.nn.log_softmax(tf.cast(clean_logits, tf.float32))
+    log_q = tf.nn.log_softmax(tf.cast(adv_logits, tf.float32))
+    kl = tf.reduce_sum(tf.exp(log_p) * (log_p - log_q), axis=1)
+    p_true = tf.gather(tf.exp(log_p), tf.cast(labels, tf.int32), batch_dims=1)
+    return tf.reduce_mean(kl * (1.0 - p_true))

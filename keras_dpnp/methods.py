@@ -43,11 +43,14 @@ class LossWeights:
 
 @dataclasses.dataclass(frozen=True)
 class BatchLosses:
-    """What a method makes of a batch: the total, its named terms, and the logits it saw."""
+    """What a method makes of a batch: the total, its named terms, and the logits it saw.
+
+    `logits` are the clean logits (None for a method that never sees clean data in training mode).
+    """
 
     total: tf.Tensor
     terms: dict
-    logits: tf.Tensor
+    logits: tf.Tensor | None
     adversarial_logits: tf.Tensor | None = None
 
 
@@ -94,6 +97,55 @@ class Standard(Method):
 
 CLEAN_TERMS = ("ce", "align", "repel", "separation")
 ADVERSARIAL_TERMS = ("align_adv", "consistency", "adv_ce")
+
+
+@register
+class PGDAT(Method):
+    """Madry et al.: cross-entropy on PGD-CE examples only."""
+
+    name = "pgd_at"
+    attack_objective = "ce"
+    term_names = ("adv_ce",)
+
+    def batch_losses(self, model, x, y, x_adv):
+        adv_logits = model(x_adv, training=True)
+        adv_ce = losses.cross_entropy(adv_logits, y)
+        return BatchLosses(total=adv_ce, terms={"adv_ce": adv_ce}, logits=None,
+                           adversarial_logits=adv_logits)
+
+
+@register
+class TRADES(Method):
+    """Zhang et al.: `CE(clean) + β·KL(clean ‖ adv)`; the attack maximises the KL."""
+
+    name = "trades"
+    attack_objective = "kl"
+    term_names = ("ce", "consistency")
+
+    def batch_losses(self, model, x, y, x_adv):
+        logits = model(x, training=True)
+        adv_logits = model(x_adv, training=True)
+        terms = {"ce": losses.cross_entropy(logits, y),
+                 "consistency": losses.kl_divergence(logits, adv_logits)}
+        total = terms["ce"] + model.loss_weights_config.beta * terms["consistency"]
+        return BatchLosses(total=total, terms=terms, logits=logits, adversarial_logits=adv_logits)
+
+
+@register
+class MART(Method):
+    """Wang et al.: boosted CE on adversarial examples + `β·KL·(1 − p_y(clean))`."""
+
+    name = "mart"
+    attack_objective = "ce"
+    term_names = ("boosted_ce", "weighted_kl")
+
+    def batch_losses(self, model, x, y, x_adv):
+        logits = model(x, training=True)
+        adv_logits = model(x_adv, training=True)
+        terms = {"boosted_ce": losses.boosted_cross_entropy(adv_logits, y),
+                 "weighted_kl": losses.misclassification_aware_kl(logits, adv_logits, y)}
+        total = terms["boosted_ce"] + model.loss_weights_config.beta * terms["weighted_kl"]
+        return BatchLosses(total=total, terms=terms, logits=logits, adversarial_logits=adv_logits)
 
 
 def prototype_losses(model, x, y, x_adv):

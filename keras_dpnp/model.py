@@ -141,14 +141,15 @@ class AdvDPNP(keras.Model):
 
     def _log_train(self, batch, x, y):
         logs = {"loss": batch.total, **batch.terms}
-        self.accuracy_tracker.update_state(y, batch.logits)
         if self.head_kind == "prototype":
             logs.update(self._geometry_logs(x, y))
         results = {}
         for tracker in self.term_trackers:
             tracker.update_state(logs[tracker.name])
             results[tracker.name] = tracker.result()
-        results["accuracy"] = self.accuracy_tracker.result()
+        if batch.logits is not None:
+            self.accuracy_tracker.update_state(y, batch.logits)
+            results["accuracy"] = self.accuracy_tracker.result()
         if batch.adversarial_logits is not None:
             self.adv_accuracy_tracker.update_state(y, batch.adversarial_logits)
             results["adv_accuracy"] = self.adv_accuracy_tracker.result()

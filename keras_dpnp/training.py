@@ -1,6 +1,7 @@
 """One training run from a `TrainConfig`: data, model, `fit`, final test accuracy, run directory."""
 
 import json
+import math
 import os
 import time
 
@@ -66,16 +67,48 @@ class WarmupSchedule(keras.callbacks.Callback):
             self.model.epsilon_warmup.assign(min(1.0, (epoch + 1) / self.epsilon_epochs))
 
 
-class AtomicCheckpoint(keras.callbacks.Callback):
-    """Saves the model to `path` after every epoch, never leaving a half-written file."""
+class TrainingDivergedError(RuntimeError):
+    """A loss term became NaN or infinite."""
 
-    def __init__(self, path):
+
+class AtomicCheckpoint(keras.callbacks.Callback):
+    """Saves the model to `path` after every epoch (or when `monitor` improves), atomically."""
+
+    def __init__(self, path, monitor=None):
         super().__init__()
         self.path = path
+        self.monitor = monitor
+        self.best = -math.inf
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.monitor is not None:
+            value = (logs or {}).get(self.monitor)
+            if value is None or value <= self.best:
+                return
+            self.best = value
         with atomic_path(self.path) as temporary:
             self.model.save(temporary)
+
+
+class NonFiniteGuard(keras.callbacks.Callback):
+    """Stops training at the first step whose logged loss terms are not finite."""
+
+    def __init__(self, run_dir):
+        super().__init__()
+        self.run_dir = run_dir
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        bad = sorted(name for name, value in (logs or {}).items()
+                     if not math.isfinite(float(value)))
+        if bad:
+            raise TrainingDivergedError(
+                f"non-finite {', '.join(bad)} at epoch {self.epoch + 1}, step {batch + 1}; "
+                f"the last good checkpoint is kept in {self.run_dir} (lower --learning_rate "
+                f"or the loss weights, then rerun)")
 
 
 def prepare_run_directory(config: TrainConfig):
@@ -111,10 +144,17 @@ def train(config: TrainConfig, *, verbose="auto"):
     model = build_model(config, info)
     steps_per_epoch = int(train_ds.cardinality())
     model.compile(optimizer=build_optimizer(config, steps_per_epoch))
+    resuming = os.path.isdir(os.path.join(run_dir, "backup"))
+    monitor = None
+    if val_ds is not None:
+        monitor = "val_pgd_accuracy" if config.epsilon > 0 else "val_clean_accuracy"
     callbacks = [
+        keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup")),
+        NonFiniteGuard(run_dir),
         WarmupSchedule(config.align_warmup_epochs, config.epsilon_warmup_epochs),
         AtomicCheckpoint(os.path.join(run_dir, "last.keras")),
-        keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv")),
+        *([AtomicCheckpoint(os.path.join(run_dir, "best.keras"), monitor)] if monitor else []),
+        keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=resuming),
         keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), write_graph=False),
     ]
     started = time.time()

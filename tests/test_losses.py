@@ -55,3 +55,20 @@ def test_margin_loss_sign():
     logits = tf.constant([[1.0, 3.0, 0.0]])
     assert float(losses.margin_loss(logits, [0])) == pytest.approx(2.0)
     assert float(losses.margin_loss(logits, [1])) == pytest.approx(-2.0)
+
+
+def test_boosted_cross_entropy_hand_value():
+    probs = np.array([[0.6, 0.3, 0.1]], "float32")
+    # -log 0.6 - log(1.0001 - 0.3)
+    expected = -math.log(0.6) - math.log(1.0001 - 0.3)
+    assert float(losses.boosted_cross_entropy(np.log(probs), [0])) == pytest.approx(expected,
+                                                                                      rel=1e-5)
+
+
+def test_misclassification_aware_kl_hand_value():
+    p = np.array([[0.5, 0.5], [0.9, 0.1]], "float32")
+    q = np.array([[0.25, 0.75], [0.5, 0.5]], "float32")
+    kl = (p * np.log(p / q)).sum(1)
+    expected = np.mean(kl * (1 - np.array([0.5, 0.1])))  # labels 0 then 1
+    value = losses.misclassification_aware_kl(np.log(p), np.log(q), [0, 1])
+    assert float(value) == pytest.approx(expected, rel=1e-5)

@@ -1,0 +1,70 @@
+import json
+
+import pytest
+from absl import flags
+
+from keras_dpnp.config import TrainConfig, config_from_flags, define_flags, flagfile_name
+
+
+def _parse(*args):
+    values = flags.FlagValues()
+    define_flags(values)
+    values(["prog", *args])
+    return values
+
+
+def test_flags_become_a_typed_frozen_config():
+    config = config_from_flags(_parse("--epsilon=8/255", "--attack_steps=7", "--method=dpnp",
+                                      "--nodual_branch"), argv=["prog"])
+    assert config.epsilon == pytest.approx(8 / 255)
+    assert config.attack_steps == 7 and config.method == "dpnp" and not config.dual_branch
+    with pytest.raises(Exception):
+        config.epsilon = 0.1
+
+
+def test_name_defaults_to_the_flagfile_and_run_dir_to_runs_name():
+    config = config_from_flags(_parse(), argv=["prog", "--flagfile=configs/digits_dpnp.cfg"])
+    assert config.name == "digits_dpnp"
+    assert config.run_dir.replace("\\", "/") == "runs/digits_dpnp"
+    assert flagfile_name(["prog"]) == ""
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--epsilon=-0.1"], "epsilon"),
+    (["--method=foo"], "method"),
+    (["--backbone=vgg"], "backbone"),
+    (["--attack_steps=0"], "attack_steps"),
+    (["--epochs=many"], "epochs"),
+    (["--no_such_flag=1"], "no_such_flag"),
+])
+def test_bad_flags_name_the_flag(args, message):
+    with pytest.raises(flags.Error, match=message):
+        _parse(*args)
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("epsilon", -1.0, "--epsilon must be >= 0"),
+    ("radius", 0.0, "--radius must be > 0"),
+    ("method", "foo", "--method='foo' is not one of"),
+    ("validation_fraction", 1.0, "--validation_fraction must be < 1"),
+    ("learning_rate", float("nan"), "--learning_rate must be a finite number"),
+])
+def test_config_validates_itself(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**{field: value})
+
+
+def test_prototype_methods_refuse_the_linear_head():
+    with pytest.raises(ValueError, match="needs the prototype head"):
+        TrainConfig(method="adv_dpnp", head="linear")
+
+
+def test_json_round_trip_and_overrides():
+    config = TrainConfig(epsilon=0.2, beta=3.0)
+    assert TrainConfig.from_json(config.to_json()) == config
+    changed = config.with_overrides({"beta": "1", "align_weight": "10/16", "dual_branch": "false"})
+    assert (changed.beta, changed.align_weight, changed.dual_branch) == (1.0, 0.625, False)
+    with pytest.raises(ValueError, match="unknown flag --nope"):
+        config.with_overrides({"nope": "1"})
+    with pytest.raises(ValueError, match="unknown config keys"):
+        TrainConfig.from_json(json.dumps({"nope": 1}))
