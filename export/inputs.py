@@ -1,0 +1,124 @@
+"""Images for the predictor: `.npy` arrays and picture files, checked against the model's input.
+
+numpy (and Pillow, for pictures) only: no TensorFlow on this path.
+"""
+
+import os
+
+import numpy as np
+
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+UINT8_SCALE = 255.0
+
+
+class InputError(ValueError):
+    """An input does not fit the model; the message says what is wrong and how to fix it."""
+
+
+def _npy_dtype(path):
+    with open(path, "rb") as f:
+        try:
+            major, _ = np.lib.format.read_magic(f)
+            read_header = (np.lib.format.read_array_header_1_0 if major == 1
+                           else np.lib.format.read_array_header_2_0)
+            return read_header(f)[2]
+        except ValueError as error:
+            raise InputError(f"{path}: not a .npy file ({error}); save arrays with "
+                             f"numpy.save") from error
+
+
+def _read_npy(path):
+    if _npy_dtype(path).hasobject:
+        raise InputError(f"{path}: holds Python objects, which are never unpickled; save a "
+                         f"numeric array")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as error:
+        raise InputError(f"{path}: cannot read the array ({error}); the file may be "
+                         f"truncated") from error
+
+
+def _read_picture(path, channels):
+    try:
+        from PIL import Image
+    except ImportError as error:
+        raise InputError(f"{path}: reading pictures needs Pillow (pip install pillow); "
+                         f"or give the images as .npy arrays") from error
+    try:
+        with Image.open(path) as picture:
+            if picture.mode == "1":
+                picture = picture.convert("L")
+            elif picture.mode == "P":
+                picture = picture.convert("RGB")
+            if picture.mode not in ("L", "RGB"):
+                raise InputError(f"{path}: image mode {picture.mode} is not supported; save it "
+                                 f"as 8-bit grayscale (L) or RGB")
+            if picture.mode == "RGB" and channels == 1:
+                raise InputError(f"{path}: the image is RGB (3 channels), the model takes "
+                                 f"grayscale (1 channel); convert it first")
+            array = np.asarray(picture, dtype=np.uint8)
+    except OSError as error:
+        raise InputError(f"{path}: cannot read the image ({error})") from error
+    return array[..., np.newaxis] if array.ndim == 2 else array
+
+
+def read_file(path, image_shape):
+    """The raw array in `path`: a batch [N, H, W, C], or one image [H, W, C] or [H, W]."""
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: no such file")
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix == ".npy":
+        return _read_npy(path)
+    if suffix in PICTURE_SUFFIXES:
+        return _read_picture(path, image_shape[-1])
+    raise InputError(f"{path}: unsupported file type {suffix or '(none)'}; give .npy arrays "
+                     f"or pictures ({', '.join(PICTURE_SUFFIXES)})")
+
+
+def _size(shape):
+    return "×".join(str(int(size)) for size in shape)
+
+
+def to_model_input(array, image_shape, label):
+    """float32 [N, H, W, C] in [0, 1] from one image [H, W, C] or a batch [N, H, W, C].
+
+    uint8 arrays are taken as 0..255 and divided by 255; floating arrays must already lie in
+    [0, 1]. Anything else raises `InputError`.
+    """
+    array = np.asarray(array)
+    if array.ndim == 3:
+        array = array[np.newaxis]
+    if array.ndim != 4:
+        hint = "; add a channel axis (x[..., None])" if array.ndim == 2 else ""
+        raise InputError(f"{label}: an array of rank {array.ndim} {list(array.shape)}; give "
+                         f"one image [H, W, C] or a batch [N, H, W, C]{hint}")
+    height, width, channels = image_shape
+    if array.shape[-1] != channels:
+        raise InputError(f"{label}: images have {array.shape[-1]} channel(s), the model takes "
+                         f"{channels} (channels last: [N, H, W, C])")
+    if tuple(array.shape[1:3]) != (height, width):
+        raise InputError(f"{label}: images are {_size(array.shape[1:3])}, the model takes "
+                         f"{height}×{width}; resize them first")
+    if array.shape[0] == 0:
+        raise InputError(f"{label}: holds no images")
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / UINT8_SCALE
+    if not np.issubdtype(array.dtype, np.floating):
+        raise InputError(f"{label}: dtype {array.dtype} is not supported; give float32 in "
+                         f"[0, 1] or uint8 in [0, 255]")
+    if not np.all(np.isfinite(array)):
+        raise InputError(f"{label}: contains NaN or infinite values")
+    low, high = float(array.min()), float(array.max())
+    if low < 0.0 or high > 1.0:
+        raise InputError(f"{label}: values span [{low:.4g}, {high:.4g}], the model takes "
+                         f"[0, 1]; divide 0..255 data by 255 (or pass it as uint8)")
+    return array.astype(np.float32)
+
+
+def load_images(path, image_shape):
+    """(names, float32 [N, H, W, C]) for the file at `path`; a batch's names are `path[i]`."""
+    raw = read_file(path, image_shape)
+    images = to_model_input(raw, image_shape, path)
+    if np.ndim(raw) == 4:
+        return [f"{path}[{index}]" for index in range(len(images))], images
+    return [path], images

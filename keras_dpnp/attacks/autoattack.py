@@ -1,0 +1,162 @@
+"""AutoAttack (Croce & Hein 2020): a fixed, parameter-free ensemble; a point counts as robust
+only if every attack fails on it.
+
+Standard version: APGD-CE → APGD-T → FAB-T → Square, each on the points still robust.
+"""
+
+import dataclasses
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_dpnp.attacks.apgd import apgd, apgd_targeted, check_inputs, num_classes
+from keras_dpnp.attacks.fab import fab_targeted
+from keras_dpnp.attacks.pgd import project
+from keras_dpnp.attacks.square import square
+
+VERSIONS = {
+    "standard": ("apgd-ce", "apgd-t", "fab-t", "square"),
+    "fast": ("apgd-ce", "apgd-t"),
+}
+STEPS = 100
+SQUARE_QUERIES = 5000
+MAX_TARGETS = 9
+# Float32 rounding of x + δ; every returned perturbation is checked against ε plus this.
+BALL_TOLERANCE = 1e-6
+
+
+@dataclasses.dataclass(frozen=True)
+class AutoAttackResult:
+    """What AutoAttack found.
+
+    `x_adv`: the images, adversarial where a stage succeeded, else clean. `robust`: bool mask,
+    True where the point is classified correctly clean and after every stage. `stages`:
+    `((stage name, robust accuracy after it), ...)` in running order. `robust_accuracy`: the
+    final (worst case per point) accuracy, equal to the last stage's. `seconds`: wall time.
+    """
+
+    x_adv: np.ndarray
+    robust: np.ndarray
+    clean_accuracy: float
+    stages: tuple
+    robust_accuracy: float
+    seconds: float
+
+
+def _classifier(logits_fn, image_shape, batch_size):
+    """A function from images (np.ndarray) to predicted labels, one compiled graph per batch."""
+
+    @tf.function(input_signature=[tf.TensorSpec([None, *image_shape], tf.float32)])
+    def labels_of(batch):
+        return tf.argmax(tf.cast(logits_fn(batch), tf.float32), axis=1)
+
+    def classify(images):
+        return np.concatenate([labels_of(tf.constant(images[start:start + batch_size])).numpy()
+                               for start in range(0, len(images), batch_size)])
+
+    return classify
+
+
+def _into_box_and_ball(x, candidates, epsilon, norm):
+    """Clips to [0, 1] and projects onto the ε-ball, undoing any rounding past the radius."""
+    delta = project(tf.constant(np.clip(candidates, 0.0, 1.0) - x), epsilon, norm).numpy()
+    return np.clip(x + delta, 0.0, 1.0)
+
+
+def perturbation_sizes(x, x_adv, norm):
+    """Per-point L∞ or L2 norm of `x_adv − x`."""
+    delta = (np.asarray(x_adv, np.float64) - np.asarray(x, np.float64)).reshape(len(x), -1)
+    return np.abs(delta).max(axis=1) if norm == "linf" else np.linalg.norm(delta, axis=1)
+
+
+def _check_valid(x, x_adv, epsilon, norm):
+    largest = perturbation_sizes(x, x_adv, norm).max()
+    if largest > epsilon + BALL_TOLERANCE or x_adv.min() < 0 or x_adv.max() > 1:
+        raise RuntimeError(f"AutoAttack produced an invalid point (largest {norm} perturbation "
+                           f"{largest:.6g} for epsilon {epsilon}, range [{x_adv.min():g}, "
+                           f"{x_adv.max():g}]); this is a bug, please report it")
+
+
+def _stage(name, logits_fn, x, y, *, epsilon, norm, seed, batch_size, num_targets, progress):
+    common = dict(epsilon=epsilon, norm=norm, batch_size=batch_size, progress=progress)
+    if name == "apgd-ce":
+        return apgd(logits_fn, x, y, loss="ce", steps=STEPS, seed=seed, **common)
+    if name == "apgd-t":
+        return apgd_targeted(logits_fn, x, y, steps=STEPS, num_targets=num_targets, seed=seed,
+                             **common)
+    if name == "fab-t":
+        return fab_targeted(logits_fn, x, y, steps=STEPS, num_targets=num_targets, **common)
+    return square(logits_fn, x, y, queries=SQUARE_QUERIES, seed=seed, **common)
+
+
+class _StageProgress:
+    """A progress bar over points × passes; targeted passes shrink, so it may finish early."""
+
+    def __init__(self, name, points, num_targets):
+        passes = num_targets if name in ("apgd-t", "fab-t") else 1
+        self.bar = keras.utils.Progbar(points * passes, unit_name="point")
+        self.done = 0
+
+    def __call__(self, points):
+        self.done += points
+        self.bar.update(self.done)
+
+    def close(self):
+        if self.done < self.bar.target:
+            self.bar.update(self.bar.target, finalize=True)
+
+
+def autoattack(logits_fn, x, y, *, epsilon, norm="linf", version="standard", seed=0,
+               batch_size=500, verbose=True):
+    """Runs AutoAttack on images `x` (float32 [N, H, W, C] in [0, 1]) with true labels `y`.
+
+    `logits_fn` maps images to logits (call a model with `training=False`). `version`:
+    'standard' (APGD-CE, APGD-T, FAB-T, Square 5000 queries) or 'fast' (APGD-CE, APGD-T).
+    Targeted stages use min(9, K − 1) targets. Each stage attacks only the points still
+    robust; its images are clipped to [0, 1], projected onto the ε-ball and classified again
+    before a point is counted as broken. Returns an `AutoAttackResult`.
+    """
+    started = time.perf_counter()
+    x, y = check_inputs(x, y, epsilon, norm)
+    if version not in VERSIONS:
+        raise ValueError(f"version must be one of {tuple(VERSIONS)}, got {version!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if len(x) == 0:
+        raise ValueError("no images to attack: x is empty")
+    classes = num_classes(logits_fn, x)
+    if classes < 4:
+        raise ValueError(f"AutoAttack's APGD-T (targeted DLR loss) needs at least 4 classes, "
+                         f"the model has {classes}")
+    num_targets = min(MAX_TARGETS, classes - 1)
+    classify = _classifier(logits_fn, x.shape[1:], batch_size)
+    robust = classify(x) == y
+    clean_accuracy = float(robust.mean())
+    if verbose:
+        print(f"AutoAttack ({version}, {norm}, eps={epsilon:g}) on {len(x)} points: "
+              f"clean accuracy {clean_accuracy:.2%}")
+    x_adv = x.copy()
+    stages = []
+    for name in VERSIONS[version]:
+        index = np.flatnonzero(robust)
+        if len(index):
+            progress = _StageProgress(name, len(index), num_targets) if verbose else None
+            candidates = _stage(name, logits_fn, x[index], y[index], epsilon=epsilon, norm=norm,
+                                seed=seed, batch_size=batch_size, num_targets=num_targets,
+                                progress=progress)
+            if progress:
+                progress.close()
+            candidates = _into_box_and_ball(x[index], candidates, epsilon, norm)
+            broken = classify(candidates) != y[index]
+            x_adv[index[broken]] = candidates[broken]
+            robust[index[broken]] = False
+        stages.append((name, float(robust.mean())))
+        if verbose:
+            print(f"robust accuracy after {name}: {robust.mean():.2%} "
+                  f"({time.perf_counter() - started:.1f} s)")
+    _check_valid(x, x_adv, epsilon, norm)
+    return AutoAttackResult(x_adv=x_adv, robust=robust, clean_accuracy=clean_accuracy,
+                            stages=tuple(stages), robust_accuracy=stages[-1][1],
+                            seconds=time.perf_counter() - started)

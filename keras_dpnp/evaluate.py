@@ -1,0 +1,114 @@
+"""Robustness report of a trained model on its test split (SPEC §5).
+
+    python -m keras_dpnp.evaluate --model=runs/adv_dpnp [--suite=quick|standard|full]
+    python -m keras_dpnp.evaluate --model=model.keras --dataset=digits --epsilon=0.2
+
+A run directory gives the data set, ε, norm and PGD step from its config.json and the model
+from best.keras (else last.keras; --checkpoint=last picks last.keras); a bare .keras file needs
+--dataset, and takes ε, norm and step from the model's training attack unless flagged. Writes
+robustness.json, robustness.md and robust_accuracy_vs_epsilon.png into --out (default: the run
+directory, or the .keras file's folder) and prints the table. The library call is
+`keras_dpnp.evaluation.robustness.evaluate_robustness`.
+"""
+
+import os
+
+from absl import app, flags
+
+from keras_dpnp import cli
+
+flags.DEFINE_string("model", None, "Run directory or .keras file to evaluate.")
+flags.DEFINE_enum("checkpoint", "best", ["best", "last"],
+                  "Checkpoint of a run directory: best (best validation accuracy under attack; "
+                  "last.keras if there is none) or last.")
+flags.DEFINE_enum("suite", "standard", ["quick", "standard", "full"],
+                  "quick: clean, FGSM, PGD-20, CW∞, ε sweep, diagnostics; standard: + AutoAttack, "
+                  "CW-L2, Square; full: + CW-L2 on every point, a finer sweep.")
+flags.DEFINE_string("epsilon", None, "Attack radius in pixel scale [0, 1] (fractions such as "
+                    "8/255 work); default: the run's training ε.")
+flags.DEFINE_enum("norm", None, ["linf", "l2"], "Attack norm; default: the run's.")
+flags.DEFINE_string("step_size", None, "PGD step at ε; default: the run's training step "
+                    "scaled to ε, else 2.5 ε / 20.")
+flags.DEFINE_integer("num_points", None, "Evaluate a seeded random subset of this many test "
+                     "points; default: all.", lower_bound=1)
+flags.DEFINE_integer("restarts", 1, "Random restarts of the PGD-20 row.", lower_bound=1)
+flags.DEFINE_string("out", None, "Report folder; default: the run directory or the .keras "
+                    "file's folder.")
+flags.DEFINE_string("dataset", None, "Data set (needed for a bare .keras file; overrides a "
+                    "run's).")
+flags.DEFINE_string("data_dir", None, "Prepared TFDS data folder; default: the run's.")
+flags.DEFINE_string("manual_dir", None, "Folder of original archives; default: the run's.")
+flags.DEFINE_integer("seed", 0, "Seed of the subset and the attacks' random starts.",
+                     lower_bound=0)
+flags.DEFINE_integer("batch_size", 256, "Attack batch size.", lower_bound=1)
+flags.mark_flag_as_required("model")
+
+
+def _number(name, text):
+    from keras_dpnp.config import parse_number
+
+    try:
+        return parse_number(text)
+    except (ValueError, ZeroDivisionError):
+        cli.fail(f"--{name}={text} is not a number (fractions such as 8/255 work)")
+
+
+def _attack_settings(config, model):
+    """ε, norm and step from the flags, else the run config, else the model's training attack."""
+    trained = config.train_attack() if config else getattr(model, "attack_config", None)
+    if trained is not None and not isinstance(trained, dict):
+        trained = {"epsilon": trained.epsilon, "step_size": trained.step_size,
+                   "norm": trained.norm}
+    trained = trained or {}
+    f = flags.FLAGS
+    epsilon = _number("epsilon", f.epsilon) if f.epsilon else trained.get("epsilon", 0.0)
+    if not epsilon > 0:
+        cli.fail("no attack radius: the run was trained with ε = 0, so pass --epsilon")
+    norm = f.norm or trained.get("norm", "linf")
+    if f.step_size:
+        step = _number("step_size", f.step_size)
+    elif trained.get("epsilon") and norm == trained.get("norm"):
+        step = trained["step_size"] * epsilon / trained["epsilon"]
+    else:
+        step = None
+    return epsilon, norm, step
+
+
+def main(argv):
+    if len(argv) > 1:
+        cli.fail(f"unexpected arguments {argv[1:]}; every option is a --flag")
+    from keras_dpnp.data import DatasetNotFoundError, load_dataset
+    from keras_dpnp.evaluation import loading, report, robustness
+
+    f = flags.FLAGS
+    try:
+        source = loading.find_model(f.model, f.checkpoint)
+        config = source.config
+        dataset = f.dataset or (config.dataset if config else None)
+        if dataset is None:
+            cli.fail(f"{f.model} is a bare .keras file: pass --dataset (the data set it was "
+                     f"trained on)")
+        model = loading.load_model(source.model_path)
+        splits = load_dataset(
+            dataset, data_dir=f.data_dir or (config.data_dir if config else None) or None,
+            manual_dir=f.manual_dir or (config.manual_dir if config else None) or None)
+        loading.check_fits_data(model, splits.info)
+        epsilon, norm, step = _attack_settings(config, model)
+        results = robustness.evaluate_robustness(
+            model, *splits.test, epsilon=epsilon, norm=norm, suite=f.suite,
+            num_points=f.num_points, seed=f.seed, batch_size=f.batch_size, step_size=step,
+            restarts=f.restarts)
+    except (loading.ModelLoadError, DatasetNotFoundError, ValueError) as error:
+        cli.fail(str(error))
+    results["model"] = {"path": source.model_path, "method": getattr(model, "method_name", None),
+                        "head": getattr(model, "head_kind", None)}
+    results["dataset"] = {"name": splits.info.name, "split": "test",
+                          "source": splits.info.source, "test_points": int(len(splits.test[1]))}
+    folder = f.out or source.folder
+    markdown, paths = report.write_report(results, folder)
+    print(markdown)
+    print(f"report written to {os.path.abspath(paths['json'])}")
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=cli.parse_flags_or_exit)

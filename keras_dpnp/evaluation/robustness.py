@@ -1,0 +1,378 @@
+"""The robustness suite (SPEC §5): named parts run in order over one fixed set of test points.
+
+A suite is a `SuiteSpec` listing part names; each part is a function of the running
+`Evaluation` that adds its entry to `evaluation.results`. A new part (corruptions, feature
+geometry) is a function registered in `PARTS` and its name added to a suite's `parts`.
+"""
+
+import dataclasses
+import functools
+import math
+import sys
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_dpnp.attacks import cleverhans_attacks, cw
+from keras_dpnp.attacks.autoattack import autoattack
+from keras_dpnp.attacks.pgd import NORMS, PGDConfig, pgd
+from keras_dpnp.attacks.square import square
+from keras_dpnp.evaluation import diagnostics
+
+PGD_STEPS = 20
+CW_LINF_STEPS = 30
+STRONG_PGD_STEPS = 100
+STRENGTH_RESTARTS = 5
+SQUARE_POINTS = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class SuiteSpec:
+    """The parts a suite runs, the ε multiples of its sweep, and its CW-L2 subset (None: all)."""
+
+    parts: tuple[str, ...]
+    sweep_multiples: tuple[float, ...]
+    cw_l2_points: int | None = None
+
+
+_QUICK_PARTS = ("clean", "fgsm", "pgd", "cw_linf", "epsilon_sweep", "pgd_strength", "gradients")
+_STANDARD_PARTS = ("clean", "fgsm", "pgd", "cw_linf", "autoattack", "cw_l2", "square",
+                   "epsilon_sweep", "pgd_strength", "gradients")
+
+SUITES = {
+    "quick": SuiteSpec(_QUICK_PARTS + ("diagnostics",), (0.5, 1.0, 2.0)),
+    "standard": SuiteSpec(_STANDARD_PARTS + ("diagnostics",),
+                          (0.25, 0.5, 1.0, 1.5, 2.0, 3.0), cw_l2_points=100),
+    "full": SuiteSpec(_STANDARD_PARTS + ("diagnostics",),
+                      (0.125, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0)),
+}
+
+
+def large_epsilon(norm, image_shape):
+    """The radius within which every image in [0, 1] reaches the uniform mid-grey image, so no
+    honest classifier stays robust there: 0.5 (L∞) or 0.5·√(pixels) (L2)."""
+    if norm == "linf":
+        return 0.5
+    return 0.5 * math.sqrt(float(np.prod(image_shape)))
+
+
+@dataclasses.dataclass
+class Evaluation:
+    """The state the parts share: the model, the points, the attack settings, the results."""
+
+    model: keras.Model
+    images: np.ndarray
+    labels: np.ndarray
+    epsilon: float
+    norm: str
+    step_size: float
+    restarts: int
+    seed: int
+    batch_size: int
+    progress: bool
+    spec: SuiteSpec
+    results: dict = dataclasses.field(default_factory=dict)
+    correct: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        model = self.model
+
+        def logits_fn(images):
+            # The zero term keeps the input gradient connected: a model whose graph cuts it
+            # (tf.round) then reads as "gradient exactly zero" instead of crashing the attacks.
+            return tf.cast(model(images, training=False), tf.float32) + 0.0 * tf.reduce_sum(images)
+
+        self.logits_fn = logits_fn
+        self.predict = tf.function(lambda x: tf.argmax(logits_fn(x), axis=1),
+                                   reduce_retracing=True)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
+        self._crafters = {}
+
+    def log(self, message):
+        if self.progress:
+            print(f"[evaluate] {message}", file=sys.stderr, flush=True)
+
+    def batches(self, count=None):
+        """(images, labels) tensors of the first `count` points, `batch_size` at a time."""
+        count = len(self.images) if count is None else count
+        for start in range(0, count, self.batch_size):
+            stop = min(start + self.batch_size, count)
+            yield tf.constant(self.images[start:stop]), tf.constant(self.labels[start:stop])
+
+    def correct_under(self, craft, count=None):
+        """Per point: does the model still classify `craft(x, y)` correctly?"""
+        hits = [self.predict(craft(x, y)).numpy() == y.numpy() for x, y in self.batches(count)]
+        return np.concatenate(hits)
+
+    def our_pgd(self, steps=PGD_STEPS, step_size=None):
+        """PGD on cross-entropy as `craft(x, y, epsilon=None)`, traced once per setting.
+
+        `step_size` is the step at the suite's ε (default: the suite's); at another ε it scales
+        with ε. Random starts come from the evaluation's one seeded generator.
+        """
+        config = PGDConfig(epsilon=self.epsilon, step_size=step_size or self.step_size,
+                           steps=steps, norm=self.norm, objective="ce")
+        if config not in self._crafters:
+            self._crafters[config] = tf.function(
+                lambda x, y, epsilon: pgd(self.logits_fn, x, y, config, epsilon=epsilon,
+                                          seed_generator=self.seed_generator),
+                reduce_retracing=True)
+        traced = self._crafters[config]
+        return lambda x, y, epsilon=None: traced(
+            x, y, tf.constant(self.epsilon if epsilon is None else epsilon, tf.float32))
+
+    def worst_over_restarts(self, craft, restarts):
+        correct = np.ones(len(self.labels), bool)
+        for _ in range(restarts):
+            correct &= self.correct_under(craft)
+        return correct
+
+    def record_attack(self, name, label, correct, seconds, **extra):
+        self.correct[name] = correct
+        row = {"name": name, "label": label, "accuracy": float(correct.mean()),
+               "points": int(len(correct)), "seconds": round(seconds, 2), **extra}
+        self.results["attacks"].append(row)
+        self.log(f"{label}: {100 * row['accuracy']:.2f} % ({seconds:.1f} s)")
+
+
+def _timed(function):
+    started = time.perf_counter()
+    value = function()
+    return value, time.perf_counter() - started
+
+
+def clean_part(ev):
+    correct, seconds = _timed(lambda: ev.correct_under(lambda x, y: x))
+    ev.record_attack("clean", "Clean", correct, seconds)
+
+
+def fgsm_part(ev):
+    def craft(x, y):
+        return cleverhans_attacks.fgsm(ev.logits_fn, x, y, epsilon=ev.epsilon, norm=ev.norm)
+
+    correct, seconds = _timed(lambda: ev.correct_under(craft))
+    ev.record_attack("fgsm", "FGSM (cleverhans)", correct, seconds)
+
+
+def pgd_part(ev):
+    craft = ev.our_pgd()
+    correct, seconds = _timed(lambda: ev.worst_over_restarts(craft, ev.restarts))
+    restarts = f", {ev.restarts} restarts" if ev.restarts > 1 else ""
+    ev.record_attack("pgd", f"PGD-{PGD_STEPS} (CE, step {ev.step_size:.4g}{restarts})",
+                     correct, seconds, step_size=ev.step_size, restarts=ev.restarts)
+
+
+def cw_linf_part(ev):
+    craft = tf.function(functools.partial(
+        cw.cw_linf, ev.logits_fn, epsilon=ev.epsilon, steps=CW_LINF_STEPS,
+        step_size=ev.step_size, norm=ev.norm, seed_generator=ev.seed_generator),
+        reduce_retracing=True)
+    correct, seconds = _timed(lambda: ev.correct_under(craft))
+    name = "CW∞" if ev.norm == "linf" else "CW (L2 ball)"
+    ev.record_attack("cw_linf", f"{name} (PGD-{CW_LINF_STEPS}, margin)", correct, seconds,
+                     step_size=ev.step_size)
+
+
+def autoattack_part(ev):
+    result = autoattack(ev.logits_fn, ev.images, ev.labels, epsilon=ev.epsilon, norm=ev.norm,
+                        version="standard", seed=ev.seed, batch_size=ev.batch_size,
+                        verbose=ev.progress)
+    ev.results["autoattack"] = {
+        "version": "standard",
+        "clean_accuracy": float(result.clean_accuracy),
+        "stages": [[name, float(accuracy)] for name, accuracy in result.stages],
+        "robust_accuracy": float(result.robust_accuracy),
+        "seconds": round(float(result.seconds), 2),
+    }
+    ev.record_attack("autoattack", "AutoAttack (standard)", np.asarray(result.robust, bool),
+                     float(result.seconds))
+
+
+def cw_l2_part(ev):
+    count = ev.spec.cw_l2_points
+    count = len(ev.labels) if count is None else min(count, len(ev.labels))
+    x, y = ev.images[:count], ev.labels[:count]
+    result, seconds = _timed(lambda: cw.cw_l2(ev.logits_fn, x, y, batch_size=ev.batch_size))
+    clean = ev.correct["clean"][:count]
+    fooled = clean & result.success
+    entry = {
+        "points": int(count),
+        "clean_correct": int(clean.sum()),
+        "success_rate": float(fooled.sum() / max(clean.sum(), 1)),
+        "median_l2": float(np.median(result.l2[fooled])) if fooled.any() else None,
+        "mean_l2": float(np.mean(result.l2[fooled])) if fooled.any() else None,
+        "accuracy": float((clean & ~result.success).mean()),
+        "seconds": round(seconds, 2),
+    }
+    if ev.norm == "l2":
+        entry["accuracy_within_epsilon"] = float(
+            (clean & ~(result.success & (result.l2 <= ev.epsilon))).mean())
+    ev.results["cw_l2"] = entry
+    median = "n/a" if entry["median_l2"] is None else f"{entry['median_l2']:.3g}"
+    ev.log(f"CW-L2 on {count} points: success {100 * entry['success_rate']:.1f} %, "
+           f"median L2 {median} ({seconds:.1f} s)")
+
+
+def square_part(ev):
+    count = min(SQUARE_POINTS, len(ev.labels))
+    x, y = ev.images[:count], ev.labels[:count]
+    x_adv, seconds = _timed(lambda: square(ev.logits_fn, x, y, epsilon=ev.epsilon, norm=ev.norm,
+                                           seed=ev.seed, batch_size=ev.batch_size))
+    black_box = np.asarray(ev.predict(tf.constant(np.asarray(x_adv, np.float32)))) == y
+    white_box = np.ones(count, bool)
+    for name in ("pgd", "cw_linf"):
+        if name in ev.correct:
+            white_box &= ev.correct[name][:count]
+    ev.results["square"] = {"points": int(count), "accuracy": float(black_box.mean()),
+                            "white_box_accuracy": float(white_box.mean()),
+                            "seconds": round(seconds, 2)}
+    ev.log(f"Square (black-box) on {count} points: {100 * black_box.mean():.2f} %, white-box "
+           f"{100 * white_box.mean():.2f} % ({seconds:.1f} s)")
+
+
+def epsilon_sweep_part(ev):
+    large = large_epsilon(ev.norm, ev.images.shape[1:])
+    epsilons = sorted({ev.epsilon * m for m in ev.spec.sweep_multiples if ev.epsilon * m < large}
+                      | {large})
+    points = [{"epsilon": 0.0, "accuracy": float(ev.correct["clean"].mean())}]
+    craft = ev.our_pgd()
+    started = time.perf_counter()
+    for epsilon in epsilons:
+        correct = ev.correct_under(functools.partial(craft, epsilon=epsilon))
+        points.append({"epsilon": float(epsilon), "accuracy": float(correct.mean())})
+    ev.results["epsilon_sweep"] = {"attack": f"PGD-{PGD_STEPS} (CE)", "points": points,
+                                   "large_epsilon": large,
+                                   "large_epsilon_accuracy": points[-1]["accuracy"]}
+    ev.log("ε sweep: " + ", ".join(f"{p['epsilon']:.3g}: {100 * p['accuracy']:.1f} %"
+                                   for p in points)
+           + f" ({time.perf_counter() - started:.1f} s)")
+
+
+def pgd_strength_part(ev):
+    strong_step = 2.5 * ev.epsilon / STRONG_PGD_STEPS
+    correct, seconds = _timed(lambda: ev.correct_under(
+        ev.our_pgd(steps=STRONG_PGD_STEPS, step_size=strong_step)))
+    ev.record_attack("pgd100", f"PGD-{STRONG_PGD_STEPS} (CE, step {strong_step:.4g})",
+                     correct, seconds)
+    restarted, seconds = _timed(lambda: ev.worst_over_restarts(ev.our_pgd(), STRENGTH_RESTARTS))
+    ev.record_attack("pgd_restarts", f"PGD-{PGD_STEPS} × {STRENGTH_RESTARTS} restarts",
+                     restarted, seconds)
+    ev.results["pgd_strength"] = {
+        f"PGD-{STRONG_PGD_STEPS}": float(correct.mean()),
+        f"PGD-{PGD_STEPS} × {STRENGTH_RESTARTS}": float(restarted.mean()),
+    }
+
+
+def gradients_part(ev):
+    stats, seconds = _timed(lambda: diagnostics.gradient_statistics(
+        ev.logits_fn, ev.images, ev.labels, ev.batch_size))
+    ev.results["gradients"] = stats
+    ev.log(f"gradients: {100 * stats['zero_gradient_fraction']:.1f} % exactly zero, mean "
+           f"top-2 logit gap {stats['mean_logit_gap']:.3g} ({seconds:.1f} s)")
+
+
+def diagnostics_part(ev):
+    ev.results["worst_case"] = worst_case(ev)
+    ev.results["diagnostics"] = diagnostics.summarise(diagnostics.masking_checks(ev.results))
+    for warning in ev.results["diagnostics"]["warnings"]:
+        ev.log(f"WARNING: {warning}")
+
+
+def worst_case(ev):
+    """Accuracy when each point counts as robust only if every attack at ε failed on it."""
+    names = [name for name in ev.correct if name != "clean"]
+    correct = np.ones(len(ev.labels), bool)
+    for name in ev.correct:
+        correct &= ev.correct[name]
+    return {"accuracy": float(correct.mean()), "attacks": names}
+
+
+PARTS = {
+    "clean": clean_part,
+    "fgsm": fgsm_part,
+    "pgd": pgd_part,
+    "cw_linf": cw_linf_part,
+    "autoattack": autoattack_part,
+    "cw_l2": cw_l2_part,
+    "square": square_part,
+    "epsilon_sweep": epsilon_sweep_part,
+    "pgd_strength": pgd_strength_part,
+    "gradients": gradients_part,
+    "diagnostics": diagnostics_part,
+}
+
+
+def _as_float_images(images):
+    images = np.asarray(images)
+    if images.ndim != 4:
+        raise ValueError(f"images must be a batch [N, H, W, C], got shape {images.shape}")
+    if images.dtype == np.uint8:
+        return images.astype(np.float32) / 255.0
+    images = images.astype(np.float32)
+    if images.size and (images.min() < 0.0 or images.max() > 1.0):
+        raise ValueError(f"float images must lie in [0, 1], got values in "
+                         f"[{images.min():.4g}, {images.max():.4g}]; pass uint8 images or "
+                         f"divide by 255")
+    return images
+
+
+def _subset(count, num_points, seed):
+    if num_points is None or num_points >= count:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(seed).choice(count, num_points, replace=False))
+
+
+def evaluate_robustness(model, images, labels, *, epsilon, norm="linf", suite="standard",
+                        num_points=None, seed=0, batch_size=256, step_size=None, restarts=1,
+                        progress=True):
+    """Runs a robustness suite on a model and returns its results as a JSON-ready dict.
+
+    Args:
+        model: maps float32 images [N, H, W, C] in [0, 1] to logits (called with
+            `training=False`).
+        images: uint8 images (scaled by 1/255) or float images in [0, 1]; labels: int [N].
+        epsilon, norm: the attack radius and norm (`linf` or `l2`), pixel scale [0, 1].
+        suite: a name in `SUITES`: `quick` (clean, FGSM, PGD-20, CW∞, ε sweep, masking
+            diagnostics), `standard` (+ AutoAttack, CW-L2 on 100 points, Square vs white-box),
+            `full` (CW-L2 on every point, a finer sweep, and parts later issues add).
+        num_points: evaluate a seeded random subset of this size (its indices are reported
+            as `subset`); None: all points.
+        step_size: PGD step at `epsilon`; None: `2.5 ε / 20`. It scales with ε in the sweep.
+        restarts: random restarts of the PGD-20 row (a point counts if every restart fails).
+        progress: log each attack's accuracy and time to stderr.
+    """
+    if suite not in SUITES:
+        raise ValueError(f"suite must be one of {tuple(SUITES)}, got {suite!r}")
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    if not epsilon > 0:
+        raise ValueError(f"epsilon must be > 0, got {epsilon}")
+    if num_points is not None and num_points < 1:
+        raise ValueError(f"num_points must be >= 1 (or None for all), got {num_points}")
+    if restarts < 1:
+        raise ValueError(f"restarts must be >= 1, got {restarts}")
+    images = _as_float_images(images)
+    labels = np.asarray(labels).astype(np.int64)
+    if labels.shape != (len(images),):
+        raise ValueError(f"labels must have shape ({len(images)},), one per image, got "
+                         f"{labels.shape}")
+    if len(images) == 0:
+        raise ValueError("no images to evaluate")
+    chosen = _subset(len(images), num_points, seed)
+    spec = SUITES[suite]
+    ev = Evaluation(model=model, images=images[chosen], labels=labels[chosen],
+                    epsilon=float(epsilon), norm=norm,
+                    step_size=float(step_size or 2.5 * epsilon / PGD_STEPS),
+                    restarts=int(restarts), seed=int(seed), batch_size=int(batch_size),
+                    progress=progress, spec=spec)
+    ev.results.update({"suite": suite, "norm": norm, "epsilon": float(epsilon),
+                       "step_size": ev.step_size, "points": int(len(chosen)), "seed": int(seed),
+                       "subset": None if len(chosen) == len(images) else chosen.tolist(),
+                       "attacks": []})
+    started = time.perf_counter()
+    for part in spec.parts:
+        PARTS[part](ev)
+    ev.results["seconds"] = round(time.perf_counter() - started, 1)
+    return ev.results

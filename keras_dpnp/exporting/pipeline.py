@@ -1,0 +1,83 @@
+"""`export_model`: write each artefact into a staging folder, verify it, then move it into place."""
+
+import json
+import os
+
+from keras_dpnp.exporting import formats
+from keras_dpnp.exporting.errors import ExportError, VerificationError
+from keras_dpnp.exporting.metadata import build_metadata, class_names_for, summary
+from keras_dpnp.exporting.probes import make_probes
+from keras_dpnp.exporting.source import ModelSource, load_source
+from keras_dpnp.exporting.staging import check_destination, staged_directory
+from keras_dpnp.exporting.verification import TOLERANCE, reference_outputs, verify
+from keras_dpnp.files import write_text
+from keras_dpnp.model import AdvDPNP
+
+METADATA_NAME = "metadata.json"
+
+
+def _as_source(model, checkpoint):
+    if isinstance(model, AdvDPNP):
+        return ModelSource(model=model, path=None, checkpoint=None, run_dir=None, config=None,
+                           results=None, robustness=None)
+    if isinstance(model, (str, os.PathLike)):
+        return load_source(os.fspath(model), checkpoint)
+    raise ExportError(f"expected an AdvDPNP model, a run directory or a .keras path, "
+                      f"got {type(model).__name__}")
+
+
+def _write_and_verify(artefact_format, model, staging, options, probes, references, tolerance):
+    name = artefact_format.name
+    try:
+        entry = artefact_format.write(model, staging, options)
+    except Exception as error:  # noqa: BLE001 - a converter may raise anything
+        raise ExportError(f"{name}: writing failed: {type(error).__name__}: {error}") from error
+    try:
+        run = artefact_format.load(os.path.join(staging, entry["path"]))
+    except Exception as error:  # noqa: BLE001 - a bad artefact may fail to load in any way
+        raise VerificationError(f"{name}: the written artefact could not be reloaded: "
+                                f"{type(error).__name__}: {error}") from error
+    return entry, verify(name, run, probes, references, tolerance)
+
+
+def export_model(model, out_dir, export_formats=tuple(formats.FORMATS), *, checkpoint="best",
+                 overwrite=False, class_names=None, opset=17, saved_model_version=1, tolerance=TOLERANCE,
+                 probe_count=16, seed=0):
+    """Exports `model` to `out_dir` as verified SavedModel / ONNX / `.keras` plus metadata.json.
+
+    Args:
+        model: an `AdvDPNP`, a `.keras` path, or a run directory (its checkpoint, config.json,
+            results.json and robustness.json).
+        checkpoint: for a run directory, `best` (best.keras if present, else last.keras) or
+            `last`.
+        out_dir: the export folder; it must be absent or empty unless `overwrite`.
+        export_formats: names in `FORMATS` (list or comma-separated string).
+        class_names: names of the classes; default: the run's dataset's, else the indices.
+        opset: ONNX opset (17 or 18). saved_model_version: TF Serving version folder.
+        tolerance: allowed |Δ| between each reloaded artefact and the Keras model.
+        probe_count, seed: how many random probe images (each also attacked by PGD), and seed.
+
+    Returns:
+        The metadata dict written to `out_dir/metadata.json`.
+
+    Raises:
+        ExportError (VerificationError for a failed parity check): `out_dir` is then untouched.
+    """
+    names = formats.parse_formats(export_formats)
+    check_destination(out_dir, overwrite)
+    source = _as_source(model, checkpoint)
+    labels, labels_source = class_names_for(source.model, source.config, class_names)
+    options = formats.ExportOptions(opset=opset, saved_model_version=saved_model_version,
+                                    summary=summary(source.model, labels))
+    probes = make_probes(source.model, probe_count, seed)
+    references = reference_outputs(source.model, probes)
+    artefacts, results = {}, {}
+    with staged_directory(out_dir, overwrite) as staging:
+        for name in names:
+            artefacts[name], results[name] = _write_and_verify(
+                formats.FORMATS[name], source.model, staging, options, probes, references,
+                tolerance)
+        metadata = build_metadata(source, labels, labels_source, artefacts, results, probes,
+                                  tolerance)
+        write_text(os.path.join(staging, METADATA_NAME), json.dumps(metadata, indent=2) + "\n")
+    return metadata

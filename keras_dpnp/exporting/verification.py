@@ -1,0 +1,71 @@
+"""Reloaded artefact vs the Keras model, on clean and adversarial probes."""
+
+import numpy as np
+
+from keras_dpnp.exporting.errors import VerificationError
+from keras_dpnp.exporting.serving import serving_outputs
+
+TOLERANCE = 1e-4
+
+
+def reference_outputs(model, probes):
+    """The Keras model's logits and probabilities on each kind of probe."""
+    return {kind: {name: np.asarray(value) for name, value in serving_outputs(model, images).items()}
+            for kind, images in probes.items()}
+
+
+def logit_tolerance(reference_logits, tolerance):
+    """`tolerance` for logits of magnitude up to 1, `tolerance` relative beyond.
+
+    float32 carries about 7 significant digits, so logits of magnitude ~100 cannot agree to
+    1e-4 absolute between two correct implementations (nor with their own float64 value).
+    """
+    return tolerance * max(1.0, float(np.max(np.abs(reference_logits))))
+
+
+def _run(format_name, run, images):
+    try:
+        return run(images)
+    except Exception as error:  # noqa: BLE001 - any runtime failure means a bad artefact
+        raise VerificationError(f"{format_name}: the reloaded artefact failed to run on "
+                                f"{images.shape[0]} image(s): {type(error).__name__}: "
+                                f"{error}") from error
+
+
+def _largest_difference(format_name, kind, name, got, expected):
+    got = np.asarray(got)
+    if got.dtype != np.float32 or got.shape != expected.shape:
+        raise VerificationError(
+            f"{format_name}: {name} on {kind} probes is {got.dtype} {list(got.shape)}, "
+            f"expected float32 {list(expected.shape)}")
+    return float(np.max(np.abs(got.astype(np.float64) - expected)))
+
+
+def verify(format_name, run, probes, references, tolerance=TOLERANCE):
+    """Checks `run` (images -> {output: array}) against `references`; returns the differences.
+
+    Each kind of probe runs as one batch and as a batch of one (a fixed batch size shows
+    up). Logits must agree within `logit_tolerance`, probabilities (where the artefact has
+    them) within `tolerance`; otherwise `VerificationError`.
+    """
+    report = {}
+    for kind, images in probes.items():
+        expected = references[kind]
+        whole, single = _run(format_name, run, images), _run(format_name, run, images[:1])
+        if "logits" not in whole:
+            raise VerificationError(f"{format_name}: the reloaded artefact has no logits output")
+        limits = {"logits": logit_tolerance(expected["logits"], tolerance),
+                  "probabilities": tolerance}
+        differences = {}
+        for name in (name for name in limits if name in whole):
+            differences[name] = max(
+                _largest_difference(format_name, kind, name, whole[name], expected[name]),
+                _largest_difference(format_name, kind, name, single[name], expected[name][:1]))
+            if differences[name] > limits[name]:
+                raise VerificationError(
+                    f"{format_name}: {name} differ from the Keras model by "
+                    f"{differences[name]:.3g} on {kind} probes (allowed {limits[name]:.3g})")
+        report[kind] = {f"max_abs_{name}_difference": value
+                        for name, value in differences.items()}
+        report[kind]["logit_tolerance"] = limits["logits"]
+    return report

@@ -1,0 +1,87 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from keras_dpnp.backbones import build_backbone
+from keras_dpnp.config import TrainConfig
+from keras_dpnp.evaluation import loading
+from keras_dpnp.model import AdvDPNP
+from keras_dpnp.training import train
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A one-epoch Adv-DPNP run on digits with a quarter-width CNN."""
+    folder = str(tmp_path_factory.mktemp("run"))
+    train(TrainConfig(dataset="digits", method="adv_dpnp", width=0.25, epochs=1, epsilon=0.2,
+                      attack_step_size=0.05, batch_size=64, learning_rate=0.05,
+                      model_dir=folder), verbose=0)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def three_class_model(tmp_path_factory):
+    backbone = build_backbone("small_cnn", (8, 8, 1), mean=(0.5,), std=(0.25,), feature_dim=8,
+                              width=0.25)
+    path = str(tmp_path_factory.mktemp("bare") / "three.keras")
+    AdvDPNP(backbone, 3, method="standard").save(path)
+    return path
+
+
+def _evaluate(*flags):
+    return subprocess.run([sys.executable, "-m", "keras_dpnp.evaluate", *flags],
+                          capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
+def test_quick_suite_on_a_run_directory_writes_the_report(run_dir, tmp_path):
+    out = str(tmp_path / "report")
+    done = _evaluate(f"--model={run_dir}", "--suite=quick", "--num_points=40", f"--out={out}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "| Clean |" in done.stdout and "### Gradient-masking diagnostics" in done.stdout
+    with open(os.path.join(out, "robustness.json"), encoding="utf-8") as f:
+        results = json.load(f)
+    assert results["epsilon"] == pytest.approx(0.2)
+    assert results["step_size"] == pytest.approx(0.05)
+    assert results["points"] == 40 and results["dataset"]["name"] == "digits"
+    assert results["model"]["method"] == "adv_dpnp"
+    assert os.path.basename(results["model"]["path"]) in ("best.keras", "last.keras")
+    assert os.path.getsize(os.path.join(out, "robust_accuracy_vs_epsilon.png")) > 1000
+
+
+def _last_error_line(done):
+    assert done.returncode == 1, done.stderr[-2000:]
+    return done.stderr.strip().splitlines()[-1]
+
+
+def test_cli_errors_are_one_line(three_class_model, tmp_path):
+    missing = tmp_path / "nothing.keras"
+    assert _last_error_line(_evaluate(f"--model={missing}")).endswith(
+        f"error: model file {missing} does not exist")
+    mismatch = _evaluate(f"--model={three_class_model}", "--dataset=digits")
+    assert _last_error_line(mismatch).endswith(
+        "error: the model predicts 3 classes but digits has 10: pass the --dataset it was "
+        "trained on")
+    assert _last_error_line(_evaluate(f"--model={three_class_model}")).endswith(
+        f"error: {three_class_model} is a bare .keras file: pass --dataset (the data set it "
+        f"was trained on)")
+
+
+def test_model_sources_and_their_errors(run_dir, three_class_model, tmp_path):
+    source = loading.find_model(run_dir, "last")
+    assert source.model_path == os.path.join(run_dir, "last.keras")
+    assert source.config.dataset == "digits" and source.folder == run_dir
+    assert loading.find_model(three_class_model).config is None
+    with pytest.raises(loading.ModelLoadError, match="without config.json"):
+        loading.find_model(str(tmp_path))
+    with pytest.raises(loading.ModelLoadError, match="is not a .keras file"):
+        loading.find_model(os.path.join(run_dir, "config.json"))
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(b"not a zip archive")
+    with pytest.raises(loading.ModelLoadError, match="could not load .*broken.keras"):
+        loading.load_model(str(broken))
+    model = loading.load_model(three_class_model)
+    assert model.num_classes == 3

@@ -1,0 +1,116 @@
+import json
+
+import numpy as np
+import pytest
+
+from keras_dpnp.evaluation import robustness
+from digits_models import Quantised, Saturated, standard_digits_model
+
+
+def _accuracies(results):
+    return {row["name"]: row["accuracy"] for row in results["attacks"]}
+
+
+def _verdicts(results):
+    return {check["name"]: check["passed"] for check in results["diagnostics"]["checks"]}
+
+
+@pytest.fixture(scope="module")
+def honest_quick():
+    model, images, labels = standard_digits_model()
+    return robustness.evaluate_robustness(model, images, labels, epsilon=0.2, suite="quick",
+                                          progress=False)
+
+
+def test_quick_suite_measures_every_attack_on_the_same_points(honest_quick):
+    results = honest_quick
+    model, images, labels = standard_digits_model()
+    accuracy = _accuracies(results)
+    assert list(accuracy) == ["clean", "fgsm", "pgd", "cw_linf", "pgd100", "pgd_restarts"]
+    clean = np.mean(np.argmax(model(images / 255.0, training=False), axis=1) == labels)
+    assert accuracy["clean"] == pytest.approx(clean)
+    assert accuracy["clean"] > 0.85
+    assert accuracy["pgd"] < 0.1 and accuracy["cw_linf"] < 0.1
+    assert results["worst_case"]["accuracy"] <= min(accuracy.values())
+    assert results["step_size"] == pytest.approx(2.5 * 0.2 / 20)
+    sweep = results["epsilon_sweep"]["points"]
+    assert [p["epsilon"] for p in sweep] == pytest.approx([0.0, 0.1, 0.2, 0.4, 0.5])
+    assert sweep[0]["accuracy"] == pytest.approx(accuracy["clean"])
+    assert results["points"] == 150 and results["subset"] is None
+    assert json.loads(json.dumps(results)) == results
+
+
+def test_diagnostics_pass_an_honest_model(honest_quick):
+    verdicts = _verdicts(honest_quick)
+    assert honest_quick["diagnostics"]["passed"]
+    assert honest_quick["diagnostics"]["warnings"] == []
+    assert verdicts.pop("black-box ≥ white-box") is None  # Square is not in the quick suite
+    assert all(verdicts.values()), verdicts
+    assert honest_quick["gradients"]["zero_gradient_fraction"] == 0.0
+
+
+def test_diagnostics_flag_a_quantising_model():
+    model, images, labels = standard_digits_model()
+    results = robustness.evaluate_robustness(Quantised(model), images, labels, epsilon=0.2,
+                                             suite="quick", progress=False)
+    verdicts = _verdicts(results)
+    assert not results["diagnostics"]["passed"]
+    assert verdicts["input gradients are not zero"] is False
+    assert verdicts["accuracy falls with ε to ≈ 0"] is False
+    assert results["gradients"]["zero_gradient_fraction"] == 1.0
+    assert results["diagnostics"]["warnings"][0].startswith("possible gradient masking: ")
+
+
+def test_diagnostics_flag_a_saturated_softmax_that_only_hides_from_cross_entropy():
+    model, images, labels = standard_digits_model()
+    results = robustness.evaluate_robustness(Saturated(model), images, labels, epsilon=0.2,
+                                             suite="quick", progress=False)
+    verdicts = _verdicts(results)
+    assert verdicts["softmax is not saturated"] is False
+    assert verdicts["input gradients are not zero"] is False
+    accuracy = _accuracies(results)
+    # PGD on cross-entropy is fooled; the margin attack is not, and the worst case shows it.
+    assert accuracy["pgd"] > 0.5
+    assert accuracy["cw_linf"] < 0.1 and results["worst_case"]["accuracy"] < 0.1
+
+
+def test_standard_suite_adds_autoattack_cw_l2_and_square():
+    model, images, labels = standard_digits_model()
+    results = robustness.evaluate_robustness(model, images, labels, epsilon=0.2,
+                                             suite="standard", num_points=40, progress=False)
+    auto = results["autoattack"]
+    assert [name for name, _ in auto["stages"]] == ["apgd-ce", "apgd-t", "fab-t", "square"]
+    accuracy = _accuracies(results)
+    assert auto["clean_accuracy"] == pytest.approx(accuracy["clean"])
+    assert auto["robust_accuracy"] == accuracy["autoattack"] <= accuracy["pgd"] + 0.05
+    assert "autoattack" in results["worst_case"]["attacks"]
+    assert results["cw_l2"]["points"] == 40 and results["cw_l2"]["success_rate"] > 0.9
+    assert results["square"]["points"] == 40
+    assert _verdicts(results)["black-box ≥ white-box"] is not None
+    assert len(results["subset"]) == 40 and results["subset"] == sorted(results["subset"])
+
+
+def test_quick_suite_in_l2():
+    model, images, labels = standard_digits_model()
+    results = robustness.evaluate_robustness(model, images, labels, epsilon=1.0, norm="l2",
+                                             suite="quick", num_points=40, progress=False)
+    sweep = results["epsilon_sweep"]
+    assert sweep["large_epsilon"] == pytest.approx(0.5 * 8)  # 0.5 · √(8·8·1)
+    assert sweep["large_epsilon_accuracy"] <= 0.05
+    accuracy = _accuracies(results)
+    assert accuracy["pgd"] < accuracy["clean"] - 0.3
+    assert results["diagnostics"]["passed"]
+
+
+def test_bad_arguments_are_rejected_with_their_fix():
+    model, images, labels = standard_digits_model()
+    with pytest.raises(ValueError, match="suite must be one of"):
+        robustness.evaluate_robustness(model, images, labels, epsilon=0.2, suite="huge")
+    with pytest.raises(ValueError, match="epsilon must be > 0"):
+        robustness.evaluate_robustness(model, images, labels, epsilon=0.0)
+    with pytest.raises(ValueError, match="divide by 255"):
+        robustness.evaluate_robustness(model, images.astype(np.float32), labels, epsilon=0.2)
+    with pytest.raises(ValueError, match="one per image"):
+        robustness.evaluate_robustness(model, images, labels[:5], epsilon=0.2)
+    with pytest.raises(ValueError, match="num_points must be >= 1"):
+        robustness.evaluate_robustness(model, images, labels, epsilon=0.2, num_points=0)

@@ -1,0 +1,155 @@
+"""`python -m export.predict`: the same classes as Keras, clear errors, no TensorFlow."""
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from export import predict
+from keras_dpnp.exporting import export_model, onnx_format
+from export_helpers import tiny_model
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    model = tiny_model()
+    out = tmp_path_factory.mktemp("exported") / "export"
+    export_model(model, str(out), "onnx", class_names=NAMES)
+    return model, str(out / "model.onnx")
+
+
+def _run_main(capsys, onnx_path, *paths, json_output=True):
+    code = predict.main([f"--onnx={onnx_path}", *(["--json"] if json_output else []),
+                         *map(str, paths)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_classes_match_keras_for_float_uint8_and_png(exported, tmp_path, capsys):
+    model, onnx_path = exported
+    images = np.random.default_rng(3).integers(0, 256, (6, 8, 8, 1)).astype(np.uint8)
+    np.save(tmp_path / "batch.npy", images)
+    np.save(tmp_path / "single.npy", images[0].astype(np.float32) / 255)
+    Image.fromarray(images[1, :, :, 0]).save(tmp_path / "one.png")
+    code, out, err = _run_main(capsys, onnx_path, tmp_path / "batch.npy",
+                               tmp_path / "single.npy", tmp_path / "one.png")
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+
+    probabilities = np.asarray(model.predict_on_batch(images.astype(np.float32) / 255))
+    probabilities = np.exp(probabilities) / np.exp(probabilities).sum(axis=1, keepdims=True)
+    expected = np.argmax(probabilities, axis=1)
+    got = [row["index"] for row in rows]
+    assert got == list(expected) + [expected[0], expected[1]]
+    assert [row["class"] for row in rows] == [NAMES[index] for index in got]
+    assert rows[0]["image"].endswith("batch.npy[0]") and rows[6]["image"].endswith("single.npy")
+    np.testing.assert_allclose([row["probability"] for row in rows[:6]],
+                               probabilities.max(axis=1), atol=1e-5)
+
+
+def test_table_output(exported, tmp_path, capsys):
+    _, onnx_path = exported
+    np.save(tmp_path / "x.npy", np.zeros((2, 8, 8, 1), np.float32))
+    code, out, _ = _run_main(capsys, onnx_path, tmp_path / "x.npy", json_output=False)
+    lines = out.splitlines()
+    assert code == 0 and lines[0].split() == ["image", "class", "probability"]
+    assert len(lines) == 3 and lines[1].split()[1] in NAMES
+    assert 0.0 <= float(lines[1].split()[2]) <= 1.0
+
+
+def _npy_bytes(array):
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+BAD_ARRAYS = {
+    "rank": (np.zeros((8, 8), np.float32), r"an array of rank 2 \[8, 8\]; give one image "
+                                           r"\[H, W, C\] or a batch \[N, H, W, C\]; add a channel"),
+    "channels": (np.zeros((2, 8, 8, 3), np.float32), r"images have 3 channel\(s\), the model "
+                                                     r"takes 1"),
+    "size": (np.zeros((2, 16, 16, 1), np.float32), r"images are 16×16, the model takes 8×8; "
+                                                   r"resize them first"),
+    "dtype": (np.zeros((2, 8, 8, 1), np.int64), r"dtype int64 is not supported; give float32 in "
+                                                r"\[0, 1\] or uint8 in \[0, 255\]"),
+    "range": (np.full((2, 8, 8, 1), 255.0, np.float32), r"values span \[255, 255\], the model "
+                                                        r"takes \[0, 1\]; divide 0\.\.255"),
+    "nan": (np.full((1, 8, 8, 1), np.nan, np.float32), r"contains NaN or infinite values"),
+    "empty": (np.zeros((0, 8, 8, 1), np.float32), r"holds no images"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_ARRAYS))
+def test_bad_arrays_get_one_line_errors(exported, tmp_path, capsys, case):
+    array, message = BAD_ARRAYS[case]
+    np.save(tmp_path / "bad.npy", array)
+    code, out, err = _run_main(capsys, exported[1], tmp_path / "bad.npy")
+    assert code == 1 and out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith(f"error: {tmp_path / 'bad.npy'}: ")
+    assert re.search(message, err), err
+
+
+@pytest.mark.parametrize("write,message", [
+    (lambda path: Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(path / "x.png"),
+     r"x\.png: the image is RGB \(3 channels\), the model takes grayscale"),
+    (lambda path: Image.fromarray(np.zeros((9, 8), np.uint8)).save(path / "x.png"),
+     r"x\.png: images are 9×8, the model takes 8×8"),
+    (lambda path: (path / "x.png").write_bytes(b"not a png"), r"x\.png: cannot read the image"),
+    (lambda path: (path / "x.txt").write_text("1 2 3"), r"x\.txt: unsupported file type \.txt"),
+    (lambda path: (path / "x.npy").write_bytes(b"garbage"), r"x\.npy: not a \.npy file"),
+    (lambda path: np.save(path / "x.npy", np.array([{"a": 1}]), allow_pickle=True),
+     r"x\.npy: holds Python objects, which are never unpickled"),
+    (lambda path: (path / "x.npy").write_bytes(_npy_bytes(np.zeros((4, 8, 8, 1)))[:-100]),
+     r"x\.npy: cannot read the array \(.*\); the file may be truncated"),
+    (lambda path: None, r"x\.npy: no such file"),
+], ids=["rgb_png", "png_size", "bad_png", "txt", "bad_npy", "pickled_npy", "truncated_npy",
+        "missing"])
+def test_bad_files_get_one_line_errors(exported, tmp_path, capsys, write, message):
+    write(tmp_path)
+    name = next(iter(os.listdir(tmp_path)), "x.npy")
+    code, _, err = _run_main(capsys, exported[1], tmp_path / name)
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert re.search(message, err), err
+
+
+def test_bad_model_files(tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.zeros((1, 8, 8, 1), np.float32))
+    code, _, err = _run_main(capsys, tmp_path / "missing.onnx", tmp_path / "x.npy")
+    assert code == 1 and "missing.onnx: no such ONNX file" in err
+    (tmp_path / "bad.onnx").write_bytes(b"not onnx")
+    code, _, err = _run_main(capsys, tmp_path / "bad.onnx", tmp_path / "x.npy")
+    assert code == 1 and "bad.onnx: onnxruntime cannot load it" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_summary_key_matches_the_exporter():
+    assert predict.SUMMARY_KEY == onnx_format.SUMMARY_KEY
+
+
+def test_command_line_never_imports_tensorflow(exported, tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((3, 8, 8, 1), np.uint8))
+    child = (
+        "import json, runpy, sys\n"
+        f"sys.argv = ['predict', '--onnx={exported[1]}', '{tmp_path / 'x.npy'}']\n"
+        "try:\n"
+        "    runpy.run_module('export.predict', run_name='__main__')\n"
+        "except SystemExit as exit:\n"
+        "    code = exit.code\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in\n"
+        "               ('tensorflow', 'keras', 'tf2onnx', 'keras_dpnp', 'tf_keras', 'jax', 'torch'))\n"
+        "print(json.dumps({'code': code, 'heavy': heavy}))\n")
+    result = subprocess.run([sys.executable, "-c", child], cwd=REPO, capture_output=True,
+                            text=True, timeout=120)
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report == {"code": 0, "heavy": []}
+    assert "x.npy[2]" in result.stdout
