@@ -1,6 +1,6 @@
 """Export a trained model, verified, for serving.
 
-    python -m export --model=runs/digits_adv_dpnp --out=exports/digits --formats=saved_model,onnx,keras
+    python -m export --model=runs/digits_adv_dpnp --out=exports/digits_adv_dpnp
 
 `--model` is a .keras file or a run directory (its best.keras, else last.keras; `--checkpoint=last`
 picks last.keras), whose config.json, results.json and robustness.json go into metadata.json.
@@ -61,10 +61,10 @@ def main(argv):
     from keras_dpnp.exporting import ExportError, export_model
 
     try:
-        metadata = export_model(FLAGS.model, FLAGS.out, FLAGS.formats,
-                                checkpoint=FLAGS.checkpoint, overwrite=FLAGS.overwrite, class_names=FLAGS.class_names,
-                                opset=FLAGS.opset,
-                                saved_model_version=FLAGS.saved_model_version)
+        metadata = export_model(
+            FLAGS.model, FLAGS.out, FLAGS.formats, checkpoint=FLAGS.checkpoint,
+            overwrite=FLAGS.overwrite, class_names=FLAGS.class_names, opset=FLAGS.opset,
+            saved_model_version=FLAGS.saved_model_version)
     except ExportError as error:
         cli.fail(f"{error}; {FLAGS.out} was left unchanged")
     print(report(metadata, FLAGS.out))

@@ -12,6 +12,7 @@ from keras_dpnp.backbones import build_backbone
 from keras_dpnp.config import TrainConfig
 from keras_dpnp.evaluation.accuracy import accuracy_under_pgd
 from keras_dpnp.files import atomic_path, write_text
+from keras_dpnp.methods import METHODS
 from keras_dpnp.model import AdvDPNP
 
 
@@ -147,7 +148,8 @@ def train(config: TrainConfig, *, verbose="auto"):
     resuming = os.path.isdir(os.path.join(run_dir, "backup"))
     monitor = None
     if val_ds is not None:
-        monitor = "val_pgd_accuracy" if config.epsilon > 0 else "val_clean_accuracy"
+        robust = config.epsilon > 0 and METHODS[config.method].attack_objective is not None
+        monitor = "val_pgd_accuracy" if robust else "val_clean_accuracy"
     callbacks = [
         keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup")),
         NonFiniteGuard(run_dir),

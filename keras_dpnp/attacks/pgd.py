@@ -90,7 +90,8 @@ def pgd(logits_fn, x, labels, config, *, epsilon=None, reference_logits=None,
         with tf.GradientTape() as tape:
             tape.watch(x_adv)
             loss = _objective(config.objective, logits_fn(x_adv), labels, reference_logits)
-        grad = tf.cast(tape.gradient(loss, x_adv), tf.float32)
+        grad = tf.cast(tape.gradient(loss, x_adv, unconnected_gradients=tf.UnconnectedGradients.ZERO),
+                       tf.float32)
         if config.norm == "linf":
             x_adv = x_adv + step * tf.sign(grad)
         else:

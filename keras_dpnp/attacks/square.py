@@ -144,9 +144,9 @@ class _Proposals:
         pattern = self.patterns[side]
         flip = tf.random.stateless_uniform([count], seed) < 0.5
         patterns = tf.where(flip[:, None, None], tf.transpose(pattern)[None], pattern[None])
-        inside = lambda offsets: tf.clip_by_value(offsets, 0, tf.shape(pattern)[0] - 1)  # noqa: E731
-        placed = tf.gather(patterns, inside(rows), axis=1, batch_dims=1)
-        placed = tf.gather(placed, inside(cols), axis=2, batch_dims=1)
+        last = tf.shape(pattern)[0] - 1
+        placed = tf.gather(patterns, tf.clip_by_value(rows, 0, last), axis=1, batch_dims=1)
+        placed = tf.gather(placed, tf.clip_by_value(cols, 0, last), axis=2, batch_dims=1)
         in_rows = (rows >= 0) & (rows < side)
         in_cols = (cols >= 0) & (cols < side)
         return tf.where(in_rows[:, :, None] & in_cols[:, None, :], placed, 0.0)[..., None]

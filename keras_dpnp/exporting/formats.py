@@ -27,17 +27,20 @@ class ExportOptions:
 @dataclasses.dataclass(frozen=True)
 class ArtefactFormat:
     """`write(model, export_dir, options)` returns the artefact's metadata entry (with `path`,
-    relative to `export_dir`); `load(path)` returns a function images -> {output: array}."""
+    relative to `export_dir`); `load(path)` returns a function images -> {output: array}.
+    `float32`: the artefact is written from the model's float32 copy (a serving graph)."""
 
     name: str
     write: Callable
     load: Callable
+    float32: bool
 
 
 FORMATS = {
-    "saved_model": ArtefactFormat("saved_model", saved_model_format.write, saved_model_format.load),
-    "onnx": ArtefactFormat("onnx", onnx_format.write, onnx_format.load),
-    "keras": ArtefactFormat("keras", keras_format.write, keras_format.load),
+    "saved_model": ArtefactFormat("saved_model", saved_model_format.write,
+                                  saved_model_format.load, float32=True),
+    "onnx": ArtefactFormat("onnx", onnx_format.write, onnx_format.load, float32=True),
+    "keras": ArtefactFormat("keras", keras_format.write, keras_format.load, float32=False),
 }
 
 

@@ -1,4 +1,5 @@
-"""`metadata.json`: what the exported model takes and returns, how it was trained, how robust it is."""
+"""`metadata.json`: what the exported model takes and returns, how it was trained and how robust
+it is."""
 
 import dataclasses
 import datetime
@@ -15,6 +16,7 @@ import tf2onnx
 
 from keras_dpnp.data.catalog import CATALOG
 from keras_dpnp.exporting.errors import ExportError
+from keras_dpnp.exporting.precision import compute_dtypes
 from keras_dpnp.exporting.serving import INPUT_NAME, image_shape
 
 FORMAT_VERSION = 1
@@ -121,6 +123,9 @@ def build_metadata(source, class_names, class_names_source, artefacts, verificat
         "outputs": {"logits": f"float32 [batch, {model.num_classes}]",
                     "probabilities": "float32 softmax of the logits (SavedModel, ONNX)"},
         "model": _model_description(model),
+        "precision": {"model_compute_dtypes": sorted(compute_dtypes(model)),
+                      "saved_model_and_onnx": "float32",
+                      "keras": "the model's own dtype policies"},
         "training": {"method": model.method_name, "epsilon": model.attack_config.epsilon,
                      "attack": dataclasses.asdict(model.attack_config),
                      "config": source.config},

@@ -6,6 +6,7 @@ import os
 from keras_dpnp.exporting import formats
 from keras_dpnp.exporting.errors import ExportError, VerificationError
 from keras_dpnp.exporting.metadata import build_metadata, class_names_for, summary
+from keras_dpnp.exporting.precision import float32_copy
 from keras_dpnp.exporting.probes import make_probes
 from keras_dpnp.exporting.source import ModelSource, load_source
 from keras_dpnp.exporting.staging import check_destination, staged_directory
@@ -41,17 +42,19 @@ def _write_and_verify(artefact_format, model, staging, options, probes, referenc
 
 
 def export_model(model, out_dir, export_formats=tuple(formats.FORMATS), *, checkpoint="best",
-                 overwrite=False, class_names=None, opset=17, saved_model_version=1, tolerance=TOLERANCE,
-                 probe_count=16, seed=0):
+                 overwrite=False, class_names=None, opset=17, saved_model_version=1,
+                 tolerance=TOLERANCE, probe_count=16, seed=0):
     """Exports `model` to `out_dir` as verified SavedModel / ONNX / `.keras` plus metadata.json.
 
     Args:
         model: an `AdvDPNP`, a `.keras` path, or a run directory (its checkpoint, config.json,
             results.json and robustness.json).
+        out_dir: the export folder; it must be absent or empty unless `overwrite`.
+        export_formats: names in `FORMATS` (list or comma-separated string). SavedModel and
+            ONNX are written from the model's float32 copy if it was trained in mixed
+            precision; `.keras` keeps the model as it is.
         checkpoint: for a run directory, `best` (best.keras if present, else last.keras) or
             `last`.
-        out_dir: the export folder; it must be absent or empty unless `overwrite`.
-        export_formats: names in `FORMATS` (list or comma-separated string).
         class_names: names of the classes; default: the run's dataset's, else the indices.
         opset: ONNX opset (17 or 18). saved_model_version: TF Serving version folder.
         tolerance: allowed |Δ| between each reloaded artefact and the Keras model.
@@ -69,14 +72,20 @@ def export_model(model, out_dir, export_formats=tuple(formats.FORMATS), *, check
     labels, labels_source = class_names_for(source.model, source.config, class_names)
     options = formats.ExportOptions(opset=opset, saved_model_version=saved_model_version,
                                     summary=summary(source.model, labels))
-    probes = make_probes(source.model, probe_count, seed)
-    references = reference_outputs(source.model, probes)
+    serving_model = float32_copy(source.model)
+    probes = make_probes(serving_model, probe_count, seed)
+    serving_references = reference_outputs(serving_model, probes)
+    keras_references = (serving_references if serving_model is source.model
+                        else reference_outputs(source.model, probes))
     artefacts, results = {}, {}
     with staged_directory(out_dir, overwrite) as staging:
         for name in names:
+            artefact_format = formats.FORMATS[name]
+            artefact_model, references = (
+                (serving_model, serving_references) if artefact_format.float32
+                else (source.model, keras_references))
             artefacts[name], results[name] = _write_and_verify(
-                formats.FORMATS[name], source.model, staging, options, probes, references,
-                tolerance)
+                artefact_format, artefact_model, staging, options, probes, references, tolerance)
         metadata = build_metadata(source, labels, labels_source, artefacts, results, probes,
                                   tolerance)
         write_text(os.path.join(staging, METADATA_NAME), json.dumps(metadata, indent=2) + "\n")

@@ -1,4 +1,4 @@
-"""SavedModel in TF Serving's layout (`saved_model/<version>/`) with a `serving_default` signature."""
+"""SavedModel in TF Serving's layout (`saved_model/<version>/`), signature `serving_default`."""
 
 import os
 

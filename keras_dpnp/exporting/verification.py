@@ -10,7 +10,8 @@ TOLERANCE = 1e-4
 
 def reference_outputs(model, probes):
     """The Keras model's logits and probabilities on each kind of probe."""
-    return {kind: {name: np.asarray(value) for name, value in serving_outputs(model, images).items()}
+    return {kind: {name: np.asarray(value)
+                   for name, value in serving_outputs(model, images).items()}
             for kind, images in probes.items()}
 
 

@@ -9,6 +9,7 @@ import onnx
 import pytest
 
 from keras_dpnp.exporting import export_model
+from keras_dpnp.exporting.precision import float32_copy
 from export_helpers import (BACKBONE_OPTIONS, HEADS, fresh_inputs, reload_keras, reload_onnx,
                             reload_saved_model, tiny_model)
 
@@ -112,3 +113,27 @@ def test_exported_keras_file_continues_fit(tmp_path):
     assert np.isfinite(history["loss"][0])
     assert int(reloaded.optimizer.iterations) == 4
     assert not np.array_equal(np.array(reloaded.head.prototypes), before)
+
+
+@pytest.fixture
+def mixed_bfloat16():
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    yield
+    keras.config.set_dtype_policy(previous)
+
+
+def test_mixed_precision_model_serves_in_float32(tmp_path, mixed_bfloat16):
+    model = tiny_model()
+    keras.config.set_dtype_policy("float32")
+    out = str(tmp_path / "export")
+    metadata = export_model(model, out)
+    assert metadata["precision"]["model_compute_dtypes"] == ["bfloat16", "float32"]
+
+    images = fresh_inputs(model)["clean"]
+    float32_logits = np.asarray(float32_copy(model)(images))
+    onnx_logits = reload_onnx(out)(images)["logits"]
+    np.testing.assert_allclose(onnx_logits, float32_logits, rtol=0, atol=TOLERANCE)
+    assert np.max(np.abs(np.asarray(model(images)) - float32_logits)) > 10 * TOLERANCE
+    reloaded = keras.saving.load_model(os.path.join(out, "model.keras"))
+    assert reloaded.backbone.get_layer("conv1").dtype_policy.name == "mixed_bfloat16"
