@@ -1,5 +1,6 @@
 """The deployment kit: `python -m export` (write verified artefacts), `export.predict`
-(classify images with onnxruntime alone) and `export.bench` (inference speed).
+(classify images with onnxruntime alone, inputs checked by `export.inputs`) and `export.bench`
+(inference speed, timed by `export.benchmark`).
 
 Nothing here imports TensorFlow at package import, so `export.predict` stays TensorFlow-free.
 """

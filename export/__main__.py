@@ -13,11 +13,11 @@ from absl import app, flags, logging
 
 from keras_dpnp import cli
 
-flags.DEFINE_string("model", None, "Run directory (holding last.keras) or .keras file.")
+flags.DEFINE_string("model", None, "Run directory (best.keras or last.keras) or .keras file.")
 flags.DEFINE_string("out", None, "Export folder; must be absent or empty unless --overwrite.")
 flags.DEFINE_enum("checkpoint", "best", ["best", "last"],
                   "Checkpoint of a run directory: best (best.keras, the epoch of best validation "
-                  "accuracy under attack; last.keras if there is none) or last.")
+                  "accuracy; last.keras if there is none) or last.")
 flags.DEFINE_list("formats", ["saved_model", "onnx", "keras"],
                   "Artefacts to write: saved_model, onnx, keras.")
 flags.DEFINE_bool("overwrite", False, "Replace a non-empty --out folder.")

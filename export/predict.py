@@ -1,6 +1,6 @@
 """Classify images with an exported ONNX model, using onnxruntime and numpy only.
 
-    python -m export.predict --onnx=exports/digits/model.onnx digit.png more.npy
+    python -m export.predict --onnx=exports/digits_adv_dpnp/model.onnx digit.png more.npy
 
 Each `.npy` holds one image [H, W, C] or a batch [N, H, W, C], float32 in [0, 1] or uint8
 in [0, 255] (divided by 255); pictures (.png, .jpg, ...) need Pillow and are read as uint8.

@@ -1,5 +1,6 @@
 """`export_model`: write each artefact into a staging folder, verify it, then move it into place."""
 
+import dataclasses
 import json
 import os
 
@@ -67,11 +68,11 @@ def export_model(model, out_dir, export_formats=tuple(formats.FORMATS), *, check
         ExportError (VerificationError for a failed parity check): `out_dir` is then untouched.
     """
     names = formats.parse_formats(export_formats)
+    options = formats.ExportOptions(opset=opset, saved_model_version=saved_model_version)
     check_destination(out_dir, overwrite)
     source = _as_source(model, checkpoint)
     labels, labels_source = class_names_for(source.model, source.config, class_names)
-    options = formats.ExportOptions(opset=opset, saved_model_version=saved_model_version,
-                                    summary=summary(source.model, labels))
+    options = dataclasses.replace(options, summary=summary(source.model, labels))
     serving_model = float32_copy(source.model)
     probes = make_probes(serving_model, probe_count, seed)
     serving_references = reference_outputs(serving_model, probes)

@@ -75,7 +75,7 @@ def load_source(path, checkpoint="best"):
     """Loads the model at `path` and its run's JSON files.
 
     `path` is a `.keras` file or a run directory; from a run directory `checkpoint='best'`
-    takes best.keras (best validation accuracy under attack) when it exists, else last.keras.
+    takes best.keras (the epoch of best validation accuracy) when it exists, else last.keras.
     """
     model_path = _checkpoint_path(path, checkpoint)
     folder = os.path.dirname(os.path.abspath(model_path))
