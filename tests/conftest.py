@@ -29,3 +29,20 @@ def batch():
 @pytest.fixture(autouse=True)
 def _seeded():
     keras.utils.set_random_seed(0)
+
+
+@pytest.fixture(scope="session")
+def standard_model():
+    """A tiny CNN trained without attacks on 10 well-separated synthetic classes; 20 points."""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), 20)
+    images = rng.random((10, 8, 8, 1))[labels] + 0.05 * rng.normal(size=(200, 8, 8, 1))
+    images = np.clip(images, 0, 1).astype(np.float32)
+    model = tiny_model("standard")
+    model.compile(optimizer=keras.optimizers.Adam(0.01))
+    model.fit(images, labels, batch_size=32, epochs=15, verbose=0)
+    logits_fn = lambda t: model(t, training=False)  # noqa: E731
+    x, y = images[::10], labels[::10]
+    assert np.mean(np.argmax(logits_fn(x), 1) == y) == 1.0
+    return logits_fn, x, y

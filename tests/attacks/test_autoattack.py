@@ -1,34 +1,15 @@
 import dataclasses
 import sys
 
-import keras
 import numpy as np
 import pytest
 
 from keras_dpnp.attacks.autoattack import autoattack, perturbation_sizes
-from conftest import tiny_model
 
 # The module itself (the package may re-export the function under the same name).
 autoattack_module = sys.modules[autoattack.__module__]
 
 EPSILON = 0.12  # where this model is partly robust, so that the later stages have work
-
-
-@pytest.fixture(scope="module")
-def standard_model():
-    """A tiny CNN trained without attacks on 10 well-separated synthetic classes; 20 points."""
-    keras.utils.set_random_seed(0)
-    rng = np.random.default_rng(0)
-    labels = np.repeat(np.arange(10), 20)
-    images = rng.random((10, 8, 8, 1))[labels] + 0.05 * rng.normal(size=(200, 8, 8, 1))
-    images = np.clip(images, 0, 1).astype(np.float32)
-    model = tiny_model("standard")
-    model.compile(optimizer=keras.optimizers.Adam(0.01))
-    model.fit(images, labels, batch_size=32, epochs=15, verbose=0)
-    logits_fn = lambda t: model(t, training=False)  # noqa: E731
-    x, y = images[::10], labels[::10]
-    assert np.mean(np.argmax(logits_fn(x), 1) == y) == 1.0
-    return logits_fn, x, y
 
 
 @pytest.fixture(scope="module")
