@@ -5,7 +5,9 @@
 Every `TrainConfig` flag sets the shared base; each `--variant=label:flag=value,flag=value`
 overrides it for one row; `--seeds=0,1` repeats every row. Runs land in
 `<model_dir>/<label>/seed<k>` (a finished run with the same config is reused), and the table in
-`<model_dir>/comparison.{md,json,png}`.
+`<model_dir>/comparison.{md,json,png}`. `--suite=headline` (or another robustness suite) also
+evaluates each run's best checkpoint on the test split (clean, FGSM, PGD-20, CW∞, AutoAttack) and
+puts those columns in the table; `--nofinal_test` trains for a choice made on validation only.
 """
 
 import os
@@ -18,6 +20,9 @@ from keras_dpnp.config import config_from_flags, define_flags
 define_flags()
 flags.DEFINE_multi_string("variant", [], "label:flag=value,flag=value; repeat for each row.")
 flags.DEFINE_list("seeds", ["0"], "Seeds every variant is trained with.")
+flags.DEFINE_enum("suite", None, ["headline", "quick", "standard", "full"],
+                  "Robustness suite run on each run's best checkpoint (test split); default: "
+                  "none, the table shows the test accuracy measured at the end of training.")
 
 
 def main(argv):
@@ -32,7 +37,10 @@ def main(argv):
         runs = comparison.plan_runs(base, variants, seeds)
     except ValueError as error:
         cli.fail(str(error))
-    rows = comparison.run_all(runs)
+    if flags.FLAGS.suite and not base.final_test:
+        cli.fail("--suite evaluates on the test split, which --nofinal_test keeps unread; "
+                 "drop one of them")
+    rows = comparison.run_all(runs, suite=flags.FLAGS.suite)
     folder = base.run_dir
     table = comparison.write_outputs(folder, rows)
     print(table)

@@ -57,17 +57,22 @@ def _finished(config):
     folder = config.run_dir
     try:
         with open(os.path.join(folder, "config.json"), encoding="utf-8") as f:
-            same = f.read().strip() == config.to_json().strip()
+            same = config.matches_saved(f.read())
         with open(os.path.join(folder, "results.json"), encoding="utf-8") as f:
             return json.load(f) if same else None
     except FileNotFoundError:
         return None
 
 
-def run_all(runs, verbose=2):
-    """Trains each run (reusing finished ones); returns [(run, results)]."""
+def run_all(runs, verbose=2, suite=None):
+    """Trains each run (reusing finished ones); returns [(run, results)].
+
+    With a robustness `suite` (e.g. 'headline'), each run's best checkpoint is also evaluated on
+    the test split and the report's accuracies are added to its results as `report`.
+    """
     import keras
 
+    from keras_dpnp.evaluation.run_report import evaluate_run
     from keras_dpnp.training import train
 
     rows = []
@@ -76,6 +81,11 @@ def run_all(runs, verbose=2):
         if results is None:
             keras.backend.clear_session()
             results = train(run.config, verbose=verbose)
+        if suite and run.config.final_test:
+            keras.backend.clear_session()
+            report = evaluate_run(run.config.run_dir, suite, seed=run.seed)
+            results = {**results, "report": {row["name"]: row["accuracy"]
+                                             for row in report["attacks"]}}
         rows.append((run, results))
     return rows
 
@@ -89,8 +99,15 @@ def _stats(values):
             "values": [float(v) for v in values]}
 
 
+REPORT_COLUMNS = (("fgsm", "FGSM"), ("cw_linf", "CW∞"), ("autoattack", "AutoAttack"))
+
+
 def summarise(rows):
-    """One entry per variant label: mean and std over seeds of every reported number."""
+    """One entry per variant label: mean and std over seeds of every reported number.
+
+    Test accuracies come from the robustness report of the best checkpoint when the runs were
+    evaluated (`run_all(..., suite=...)`), else from the end of training.
+    """
     summary = {}
     for run, results in rows:
         entry = summary.setdefault(run.label, {"seeds": [], "results": []})
@@ -98,8 +115,17 @@ def summarise(rows):
         entry["results"].append(results)
     for label, entry in summary.items():
         results = entry.pop("results")
-        entry["clean_accuracy"] = _stats([r["clean_accuracy"] for r in results])
-        entry["pgd_accuracy"] = _stats([r["pgd_accuracy"] for r in results])
+        reports = [r.get("report") for r in results]
+        evaluated = all(reports)
+        entry["checkpoint"] = "best" if evaluated else "last"
+        if evaluated:
+            entry["clean_accuracy"] = _stats([r["clean"] for r in reports])
+            entry["pgd_accuracy"] = _stats([r["pgd"] for r in reports])
+            for name, _ in REPORT_COLUMNS:
+                entry[f"{name}_accuracy"] = _stats([r.get(name) for r in reports])
+        else:
+            entry["clean_accuracy"] = _stats([r["clean_accuracy"] for r in results])
+            entry["pgd_accuracy"] = _stats([r["pgd_accuracy"] for r in results])
         entry["val_pgd_accuracy"] = _stats([r["validation"].get("pgd_accuracy") for r in results])
         entry["val_clean_accuracy"] = _stats(
             [r["validation"].get("clean_accuracy") for r in results])
@@ -119,19 +145,27 @@ def _cell(stats, percent=True):
 
 def markdown_table(summary):
     attack = next(iter(summary.values()))["attack"].split(" ")[0]
+    extra = [(name, title) for name, title in REPORT_COLUMNS
+             if any(f"{name}_accuracy" in entry for entry in summary.values())]
     lines = [
-        f"| variant | method | seeds | clean % | {attack} % | val clean % | val PGD % "
-        "| max proto cos | ‖z−c_y‖/r |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"| variant | method | seeds | clean % | {attack} % | "
+        + "".join(f"{title} % | " for _, title in extra)
+        + "val clean % | val PGD % | max proto cos | ‖z−c_y‖/r |",
+        "|---|---|---|---|---|" + "---|" * len(extra) + "---|---|---|---|",
     ]
     for label, entry in summary.items():
         lines.append(
             f"| {label} | {entry['method']} | {len(entry['seeds'])} | "
             f"{_cell(entry['clean_accuracy'])} | {_cell(entry['pgd_accuracy'])} | "
-            f"{_cell(entry['val_clean_accuracy'])} | {_cell(entry['val_pgd_accuracy'])} | "
+            + "".join(f"{_cell(entry.get(f'{name}_accuracy'))} | " for name, _ in extra)
+            + f"{_cell(entry['val_clean_accuracy'])} | {_cell(entry['val_pgd_accuracy'])} | "
             f"{_cell(entry['proto_max_cos'], False)} | {_cell(entry['align_ratio'], False)} |")
     lines.append("")
-    lines.append("mean ± standard deviation over seeds; test set read once per run.")
+    checkpoints = {entry["checkpoint"] for entry in summary.values()}
+    source = ("best.keras (best validation accuracy under attack), robustness report"
+              if checkpoints == {"best"} else "the model at the end of training")
+    lines.append(f"mean ± standard deviation over seeds; test columns from {source}; "
+                 "– : test set not read (--nofinal_test) or no prototypes.")
     return "\n".join(lines)
 
 
@@ -143,13 +177,17 @@ def plot(summary, path):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4.5))
+    robust_key = ("autoattack_accuracy" if all(entry.get("autoattack_accuracy")
+                                               for entry in summary.values())
+                  else "pgd_accuracy")
     for label, entry in summary.items():
-        clean, robust = entry["clean_accuracy"], entry["pgd_accuracy"]
-        if robust is None:
+        clean, robust = entry["clean_accuracy"], entry[robust_key]
+        if robust is None or clean is None:
             continue
         ax.errorbar(100 * robust["mean"], 100 * clean["mean"], xerr=100 * robust["std"],
                     yerr=100 * clean["std"], fmt="o", capsize=3, label=label)
-    attack = next(iter(summary.values()))["attack"].split(" ")[0]
+    attack = ("AutoAttack" if robust_key == "autoattack_accuracy"
+              else next(iter(summary.values()))["attack"].split(" ")[0])
     ax.set_xlabel(f"{attack} accuracy (%)")
     ax.set_ylabel("clean accuracy (%)")
     ax.grid(alpha=0.3)

@@ -55,6 +55,9 @@ class TrainConfig:
     logits: str = _field("dot", "Prototype logits.", choices=LOGIT_FORMS)
     logit_scale: float = _field(10.0, "Scale s of cosine logits.", above=0.0)
     prototype_init: str = _field("random", "Prototype initialisation.", choices=PROTOTYPE_INITS)
+    class_means_epochs: int = _field(
+        2, "With --prototype_init=class_means: epochs after which the prototypes are set to "
+        "the directions of the class means of the clean training features.", minimum=1)
     # Method and loss.
     method: str = _field("adv_dpnp", "Training method.", choices=tuple(sorted(METHODS)))
     ce_weight: float = _field(LossWeights.ce, "λ_ce: clean cross-entropy.", minimum=0.0)
@@ -87,6 +90,8 @@ class TrainConfig:
     val_attack_steps: int = _field(10, "PGD steps for the per-epoch validation accuracy.",
                                    minimum=1)
     eval_attack_steps: int = _field(20, "PGD steps for the final test accuracy.", minimum=1)
+    final_test: bool = _field(True, "Measure the test set after training; false keeps it "
+                              "unread (choosing a configuration on validation only).")
     # Optimisation.
     epochs: int = _field(60, "Training epochs.", minimum=1)
     batch_size: int = _field(128, "Global batch size.", minimum=1)
@@ -97,6 +102,9 @@ class TrainConfig:
     lr_schedule: str = _field("cosine", "Learning-rate schedule (piecewise: ÷10 at 50%, 75%).",
                               choices=LR_SCHEDULES)
     seed: int = _field(0, "Seed of weights, data order, augmentation and attacks.", minimum=0)
+    deterministic: bool = _field(
+        False, "Deterministic TensorFlow ops: a rerun, or a run resumed after a crash, ends "
+        "with bit-identical weights (slower).")
     model_dir: str = _field("", "Run directory; default: runs/<name> under the current folder.")
 
     def __post_init__(self):
@@ -156,6 +164,17 @@ class TrainConfig:
 
     def to_json(self):
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    def matches_saved(self, text):
+        """Whether a saved `config.json` describes this same run.
+
+        Fields added to `TrainConfig` after that file was written take their defaults, which
+        keep the earlier behaviour, so an older run still counts as the same run.
+        """
+        try:
+            return TrainConfig.from_json(text) == self
+        except (ValueError, TypeError):
+            return False
 
     @classmethod
     def from_json(cls, text):

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-PROTOTYPE_INITS = ("random", "orthogonal", "simplex")
+PROTOTYPE_INITS = ("random", "orthogonal", "simplex", "class_means")
 LOGIT_FORMS = ("dot", "cosine")
 
 
@@ -13,10 +13,12 @@ def prototype_init_values(kind, num_classes, dim, seed=0):
 
     `random`: Gaussian directions. `orthogonal`: mutually orthogonal rows (needs d >= K).
     `simplex`: a regular simplex, every pair at the angle arccos(-1/(K-1)) (needs d >= K - 1).
+    `class_means`: starts as `random`; training replaces the rows with the directions of the
+    class means of the features after a warm-up (`PrototypeHead.set_to_class_means`).
     The orthogonal and simplex shapes are randomly rotated so no feature axis is privileged.
     """
     rng = np.random.default_rng(seed)
-    if kind == "random":
+    if kind in ("random", "class_means"):
         values = rng.standard_normal((num_classes, dim))
     elif kind in ("orthogonal", "simplex"):
         needed = num_classes if kind == "orthogonal" else num_classes - 1
@@ -76,6 +78,29 @@ class PrototypeHead(keras.layers.Layer):
         """The constrained prototypes `C` [K, d], every row of norm `radius`."""
         p = ops.convert_to_tensor(self.prototypes)
         return self.radius * p / ops.sqrt(ops.sum(ops.square(p), axis=1, keepdims=True) + 1e-12)
+
+    def set_to_class_means(self, features, labels):
+        """Points every prototype at the mean feature of its class; returns the K means.
+
+        A class with no example keeps its prototype. Only the direction matters: the head
+        rescales rows to `radius`.
+        """
+        features = np.asarray(features, np.float64)
+        labels = np.asarray(labels)
+        if features.ndim != 2 or features.shape[1] != self.prototypes.shape[1]:
+            raise ValueError(f"features must be [N, {self.prototypes.shape[1]}], got "
+                             f"{features.shape}")
+        values = np.array(keras.ops.convert_to_numpy(self.prototypes), np.float64)
+        means = np.zeros_like(values)
+        for k in range(self.num_classes):
+            members = features[labels == k]
+            if len(members):
+                means[k] = members.mean(axis=0)
+                norm = np.linalg.norm(means[k])
+                if norm > 0:
+                    values[k] = means[k] / norm
+        self.prototypes.assign(values.astype("float32"))
+        return means
 
     def logits_with(self, features, class_vectors):
         """Logits of `features` against given class vectors (e.g. a stop-gradient copy)."""

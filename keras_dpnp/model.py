@@ -11,6 +11,7 @@ from keras_dpnp.heads import LinearHead, PrototypeHead
 
 HEADS = ("auto", "prototype", "linear")
 GEOMETRY_LOGS = ("proto_max_cos", "proto_mean_cos", "align_ratio", "feature_norm")
+_ATTACK_SEED_KEY = "attack_seed_state"
 
 
 def _as_dataclass(cls, value):
@@ -180,6 +181,18 @@ class AdvDPNP(keras.Model):
             self.pgd_accuracy_tracker.update_state(y, self(x_adv, training=False))
             results["pgd_accuracy"] = self.pgd_accuracy_tracker.result()
         return results
+
+    def save_own_variables(self, store):
+        # The attack seed is saved with the weights so that a run resumed from a backup
+        # draws the same random starts as one that never stopped.
+        super().save_own_variables(store)
+        store[_ATTACK_SEED_KEY] = keras.ops.convert_to_numpy(self.attack_seed.state)
+
+    def load_own_variables(self, store):
+        if _ATTACK_SEED_KEY in store.keys():
+            self.attack_seed.state.assign(store[_ATTACK_SEED_KEY])
+            store = {key: store[key] for key in store.keys() if key != _ATTACK_SEED_KEY}
+        super().load_own_variables(store)
 
     def get_config(self):
         return {

@@ -11,6 +11,8 @@ from keras_dpnp import cli
 from keras_dpnp.config import config_from_flags, define_flags
 
 define_flags()
+flags.DEFINE_bool("overwrite", False, "Replace a run directory that holds a different config "
+                  "(its checkpoints are deleted); without it such a directory is refused.")
 
 
 def main(argv):
@@ -24,8 +26,8 @@ def main(argv):
     from keras_dpnp.data import DatasetNotFoundError
 
     try:
-        results = training.train(config)
-    except (DatasetNotFoundError, training.RunDirectoryError) as error:
+        results = training.train(config, overwrite=flags.FLAGS.overwrite)
+    except (DatasetNotFoundError, training.RunDirectoryError, ValueError) as error:
         cli.fail(str(error))
     print(training.format_results(results))
     print(f"results written to {config.run_dir}/results.json")

@@ -1,11 +1,16 @@
 """One training run from a `TrainConfig`: data, model, `fit`, final test accuracy, run directory."""
 
+import csv
+import dataclasses
 import json
 import math
 import os
+import shutil
 import time
 
 import keras
+import numpy as np
+import tensorflow as tf
 
 from keras_dpnp import data as datasets
 from keras_dpnp.backbones import build_backbone
@@ -68,6 +73,37 @@ class WarmupSchedule(keras.callbacks.Callback):
             self.model.epsilon_warmup.assign(min(1.0, (epoch + 1) / self.epsilon_epochs))
 
 
+class ClassMeanPrototypes(keras.callbacks.Callback):
+    """After `epochs` epochs, points every prototype at its class's mean clean feature."""
+
+    def __init__(self, dataset, epochs):
+        super().__init__()
+        self.dataset = dataset
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 != self.epochs:
+            return
+        features, labels = [], []
+        for images, batch_labels in self.dataset:
+            features.append(keras.ops.convert_to_numpy(self.model.backbone(images,
+                                                                           training=False)))
+            labels.append(keras.ops.convert_to_numpy(batch_labels))
+        self.model.head.set_to_class_means(np.concatenate(features), np.concatenate(labels))
+
+
+class EpochKeyedData(keras.callbacks.Callback):
+    """Points the training pipeline's epoch counter at the epoch about to run, so a resumed
+    run replays the same batches as one that never stopped."""
+
+    def __init__(self, epoch_counter):
+        super().__init__()
+        self.epoch_counter = epoch_counter
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_counter.assign(epoch - 1)
+
+
 class TrainingDivergedError(RuntimeError):
     """A loss term became NaN or infinite."""
 
@@ -75,11 +111,11 @@ class TrainingDivergedError(RuntimeError):
 class AtomicCheckpoint(keras.callbacks.Callback):
     """Saves the model to `path` after every epoch (or when `monitor` improves), atomically."""
 
-    def __init__(self, path, monitor=None):
+    def __init__(self, path, monitor=None, best=-math.inf):
         super().__init__()
         self.path = path
         self.monitor = monitor
-        self.best = -math.inf
+        self.best = best
 
     def on_epoch_end(self, epoch, logs=None):
         if self.monitor is not None:
@@ -112,60 +148,114 @@ class NonFiniteGuard(keras.callbacks.Callback):
                 f"or the loss weights, then rerun)")
 
 
-def prepare_run_directory(config: TrainConfig):
-    """Creates the run directory, or accepts an existing one holding the same config."""
+def _best_logged(history_path, monitor):
+    """The best value of `monitor` in an earlier (interrupted) run's history.csv."""
+    try:
+        with open(history_path, newline="", encoding="utf-8") as f:
+            values = [float(row[monitor]) for row in csv.DictReader(f) if row.get(monitor)]
+    except FileNotFoundError:
+        return -math.inf
+    return max(values, default=-math.inf)
+
+
+def _differences(config: TrainConfig, saved_text):
+    try:
+        saved = json.loads(saved_text)
+    except ValueError:
+        return "its config.json is unreadable"
+    current = dataclasses.asdict(config)
+    changed = [f"--{key}={saved.get(key)!r} there, {value!r} now"
+               for key, value in current.items() if key in saved and saved[key] != value]
+    unknown = sorted(set(saved) - set(current))
+    return "; ".join(changed + [f"unknown setting {key!r}" for key in unknown]) or "?"
+
+
+def prepare_run_directory(config: TrainConfig, overwrite=False):
+    """Creates the run directory, or accepts an existing one holding the same config (then
+    training resumes from its backup). A different config is refused unless `overwrite`,
+    which deletes the old run first."""
     run_dir = config.run_dir
     saved = os.path.join(run_dir, "config.json")
     if os.path.exists(saved):
         with open(saved, encoding="utf-8") as f:
             previous = f.read()
-        if previous.strip() != config.to_json().strip():
-            raise RunDirectoryError(
-                f"{run_dir} already holds a run with a different config; choose another "
-                f"--model_dir or remove that folder")
-    os.makedirs(run_dir, exist_ok=True)
-    write_text(saved, config.to_json() + "\n")
+        if not config.matches_saved(previous):
+            if not overwrite:
+                raise RunDirectoryError(
+                    f"{run_dir} already holds a run with a different config "
+                    f"({_differences(config, previous)}); pass --overwrite to replace it, or "
+                    f"choose another --model_dir")
+            shutil.rmtree(run_dir)
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+        write_text(saved, config.to_json() + "\n")
+    except OSError as error:
+        raise RunDirectoryError(
+            f"cannot write the run directory {run_dir}: {error.strerror or error}; pass a "
+            f"writable --model_dir") from error
     return run_dir
 
 
-def train(config: TrainConfig, *, verbose="auto"):
-    """Trains as `config` says and returns the results dict also written to `results.json`."""
+def train(config: TrainConfig, *, verbose="auto", overwrite=False):
+    """Trains as `config` says and returns the results dict also written to `results.json`.
+
+    Rerunning a config whose run directory exists resumes from its last backup; a run
+    directory holding a different config is refused unless `overwrite`.
+    """
     splits = datasets.load_dataset(
         config.dataset, data_dir=config.data_dir or None, manual_dir=config.manual_dir or None,
         validation_fraction=config.validation_fraction, seed=config.seed)
     info = splits.info
-    run_dir = prepare_run_directory(config)
+    run_dir = prepare_run_directory(config, overwrite)
     keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    epoch_counter = tf.Variable(-1, dtype=tf.int64, trainable=False)
     train_ds = datasets.make_dataset(*splits.train, batch_size=config.batch_size, training=True,
-                                     augment=info.augment, seed=config.seed)
+                                     augment=info.augment, seed=config.seed,
+                                     epoch_counter=epoch_counter)
     val_ds = None
     if splits.validation is not None:
         val_ds = datasets.make_dataset(*splits.validation, batch_size=config.batch_size,
                                        training=False)
     model = build_model(config, info)
     steps_per_epoch = int(train_ds.cardinality())
+    if steps_per_epoch < 1:
+        raise ValueError(f"--batch_size={config.batch_size} is larger than the "
+                         f"{len(splits.train[1])} training examples; lower it")
     model.compile(optimizer=build_optimizer(config, steps_per_epoch))
     resuming = os.path.isdir(os.path.join(run_dir, "backup"))
+    history_path = os.path.join(run_dir, "history.csv")
     monitor = None
     if val_ds is not None:
         robust = config.epsilon > 0 and METHODS[config.method].attack_objective is not None
         monitor = "val_pgd_accuracy" if robust else "val_clean_accuracy"
     callbacks = [
         keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup")),
+        EpochKeyedData(epoch_counter),
         NonFiniteGuard(run_dir),
         WarmupSchedule(config.align_warmup_epochs, config.epsilon_warmup_epochs),
+        *([ClassMeanPrototypes(
+            datasets.make_dataset(*splits.train, batch_size=config.batch_size, training=False),
+            config.class_means_epochs)]
+          if config.prototype_init == "class_means" and model.head_kind == "prototype" else []),
         AtomicCheckpoint(os.path.join(run_dir, "last.keras")),
-        *([AtomicCheckpoint(os.path.join(run_dir, "best.keras"), monitor)] if monitor else []),
-        keras.callbacks.CSVLogger(os.path.join(run_dir, "history.csv"), append=resuming),
+        *([AtomicCheckpoint(os.path.join(run_dir, "best.keras"), monitor,
+                            _best_logged(history_path, monitor) if resuming else -math.inf)]
+          if monitor else []),
+        keras.callbacks.CSVLogger(history_path, append=resuming),
         keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), write_graph=False),
     ]
     started = time.time()
     history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs,
                         callbacks=callbacks, shuffle=False, verbose=verbose).history
     train_seconds = time.time() - started
-    test_ds = datasets.make_dataset(*splits.test, batch_size=config.batch_size, training=False)
-    attack = config.eval_attack(config.eval_attack_steps) if config.epsilon > 0 else None
-    test = accuracy_under_pgd(model, test_ds, attack)
+    test = {"examples": 0, "clean_accuracy": None, "robust_accuracy": None}
+    if config.final_test:
+        test_ds = datasets.make_dataset(*splits.test, batch_size=config.batch_size,
+                                        training=False)
+        attack = config.eval_attack(config.eval_attack_steps) if config.epsilon > 0 else None
+        test = accuracy_under_pgd(model, test_ds, attack)
     results = {
         "name": config.run_name,
         "dataset": config.dataset,
@@ -192,6 +282,11 @@ def train(config: TrainConfig, *, verbose="auto"):
 
 def format_results(results):
     """A small Markdown table of the final test accuracy."""
+    if results["clean_accuracy"] is None:
+        validation = results["validation"]
+        return (f"{results['name']}: test set not read (--nofinal_test); validation clean "
+                f"{100 * validation.get('clean_accuracy', float('nan')):.2f} %, PGD "
+                f"{100 * validation.get('pgd_accuracy', float('nan')):.2f} %")
     pgd = results["pgd_accuracy"]
     pgd_text = "n/a (ε = 0)" if pgd is None else f"{100 * pgd:.2f}"
     return "\n".join([

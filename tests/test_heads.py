@@ -71,3 +71,23 @@ def test_head_computes_in_float32_under_mixed_precision():
         assert head(np.ones((1, 4), "float32")).dtype == "float32"
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_set_to_class_means_points_each_prototype_at_its_class_mean():
+    head = PrototypeHead(3, radius=2.0, init="class_means")
+    head.build((None, 2))
+    before = np.asarray(head.prototypes).copy()
+    features = np.array([[3.0, 0.0], [1.0, 0.0], [0.0, -4.0], [0.0, -2.0]])
+    labels = np.array([0, 0, 1, 1])
+    means = head.set_to_class_means(features, labels)
+    np.testing.assert_allclose(means[:2], [[2.0, 0.0], [0.0, -3.0]])
+    c = np.asarray(head.class_vectors())
+    np.testing.assert_allclose(c[:2], [[2.0, 0.0], [0.0, -2.0]], atol=1e-6)
+    np.testing.assert_allclose(np.asarray(head.prototypes)[2], before[2])  # class 2 unseen
+
+
+def test_set_to_class_means_checks_the_feature_width():
+    head = PrototypeHead(3, init="class_means")
+    head.build((None, 4))
+    with pytest.raises(ValueError, match=r"features must be \[N, 4\]"):
+        head.set_to_class_means(np.zeros((5, 3)), np.zeros(5))

@@ -5,9 +5,12 @@ import os
 import subprocess
 import sys
 
+import keras
+import numpy as np
 import pytest
 
 from keras_dpnp import training
+from keras_dpnp.data import load_dataset
 from keras_dpnp.config import TrainConfig
 
 TINY = ["--dataset=digits", "--width=0.25", "--feature_dim=16", "--epochs=1",
@@ -78,3 +81,65 @@ def test_a_diverging_run_stops_naming_the_step_and_keeps_no_bad_checkpoint(tmp_p
         training.train(config, verbose=0)
     assert not (tmp_path / "run" / "last.keras").exists()
     assert not (tmp_path / "run" / "results.json").exists()
+
+
+def test_the_refusal_names_what_differs_and_overwrite_replaces_the_run(tmp_path):
+    config = _tiny_config(tmp_path)
+    training.prepare_run_directory(config)
+    (tmp_path / "run" / "last.keras").write_bytes(b"old checkpoint")
+    changed = _tiny_config(tmp_path, beta=1.0)
+    with pytest.raises(training.RunDirectoryError,
+                       match=r"--beta=6\.0 there, 1\.0 now\); pass --overwrite"):
+        training.prepare_run_directory(changed)
+    assert (tmp_path / "run" / "last.keras").exists()
+    training.prepare_run_directory(changed, overwrite=True)
+    assert not (tmp_path / "run" / "last.keras").exists()
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["beta"] == 1.0
+
+
+def test_an_older_config_without_newer_fields_is_the_same_run(tmp_path):
+    config = _tiny_config(tmp_path)
+    older = json.loads(config.to_json())
+    del older["final_test"], older["deterministic"]
+    assert config.matches_saved(json.dumps(older))
+    assert not config.matches_saved("{not json")
+
+
+def test_an_unwritable_run_directory_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    config = _tiny_config(tmp_path, model_dir=str(blocker / "run"))
+    with pytest.raises(training.RunDirectoryError,
+                       match=r"cannot write the run directory .*a_file/run: .*writable"):
+        training.prepare_run_directory(config)
+
+
+def test_cli_errors_for_run_directory_and_batch_size_leave_the_old_run_untouched(tmp_path):
+    first = _train_cli(*TINY, "--method=standard", "--model_dir=run", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    before = (tmp_path / "run" / "last.keras").read_bytes()
+    refused = _train_cli(*TINY, "--method=standard", "--beta=1", "--model_dir=run",
+                         cwd=tmp_path)
+    lines = [line for line in refused.stderr.splitlines() if ": error:" in line]
+    assert refused.returncode != 0 and len(lines) == 1 and "--overwrite" in lines[0]
+    assert (tmp_path / "run" / "last.keras").read_bytes() == before
+    too_big = _train_cli(*TINY[:4], "--batch_size=5000", "--model_dir=big", cwd=tmp_path)
+    lines = [line for line in too_big.stderr.splitlines() if ": error:" in line]
+    assert too_big.returncode != 0 and len(lines) == 1, too_big.stderr[-2000:]
+    assert "--batch_size=5000 is larger than the 1212 training examples" in lines[0]
+    assert "Traceback" not in too_big.stderr
+
+
+def test_class_means_init_points_prototypes_at_the_class_means(tmp_path):
+    config = _tiny_config(tmp_path, prototype_init="class_means", class_means_epochs=1,
+                          final_test=False)
+    results = training.train(config, verbose=0)
+    assert results["clean_accuracy"] is None and results["test_examples"] == 0
+    assert "test set not read" in training.format_results(results)
+    model = keras.saving.load_model(str(tmp_path / "run" / "last.keras"))
+    images, labels = load_dataset("digits", validation_fraction=0.1, seed=0).train
+    features = np.asarray(model.backbone(images.astype("float32") / 255, training=False))
+    means = np.stack([features[labels == k].mean(0) for k in range(10)])
+    prototypes = np.asarray(model.head.class_vectors())
+    cosines = np.sum(means * prototypes, 1) / (np.linalg.norm(means, axis=1) * 4.0)
+    np.testing.assert_allclose(cosines, 1.0, atol=1e-5)

@@ -8,6 +8,7 @@ from keras_dpnp.data.info import AUGMENTATIONS
 _CROP_PADDING = 4
 _SMALL_IMAGE_CROP_PADDING = 1
 _SMALL_IMAGE_SIDE = 16
+_EPOCH_KEY_STRIDE = 1_000_003
 
 
 def make_dataset(
@@ -19,12 +20,16 @@ def make_dataset(
     augment: str = "none",
     seed: int | None = None,
     drop_remainder: bool | None = None,
+    epoch_counter: tf.Variable | None = None,
 ) -> tf.data.Dataset:
-    """Builds uint8 → cache → (shuffle → augment) → batch → [0, 1] float32 → prefetch.
+    """Builds uint8 → (shuffle → augment) → batch → [0, 1] float32 → prefetch.
 
-    Shuffling and augmentation only happen when `training`; both are
-    reproducible for a given `seed` and change from epoch to epoch.
-    `batch_size` is the global batch; `drop_remainder` defaults to `training`.
+    Shuffling and augmentation only happen when `training`. Each pass over the data is keyed
+    by `(seed, epoch)`: the pass adds one to `epoch_counter` (an int64 variable, starting
+    value -1; a private one when None) and draws its order and augmentations from that key
+    alone. So epoch k's batches are the same in every run with this seed, and a resumed run
+    that sets the counter to k - 1 replays them exactly. `batch_size` is the global batch;
+    `drop_remainder` defaults to `training`.
     Yields (float32 images [B, H, W, C] in [0, 1], int64 labels [B]).
     """
     images = np.asarray(images)
@@ -40,19 +45,46 @@ def make_dataset(
     if drop_remainder is None:
         drop_remainder = training
 
-    dataset = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int64))).cache()
+    labels = labels.astype(np.int64)
     if training:
-        dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-        if augment != "none":
-            augment_one = _augmenter(images.shape[1:], flip=augment == "crop_flip")
-            # One random integer per element and epoch keys the stateless ops.
-            element_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-            dataset = tf.data.Dataset.zip(dataset, element_seeds).map(
-                augment_one, num_parallel_calls=tf.data.AUTOTUNE
-            )
+        dataset = _epoch_keyed(images, labels, augment, seed, epoch_counter)
+    else:
+        dataset = tf.data.Dataset.from_tensor_slices((images, labels))
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     dataset = dataset.map(_to_unit_range, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _epoch_keyed(images, labels, augment, seed, epoch_counter):
+    """One shuffled (and augmented) pass per iteration, keyed by the seed and the epoch.
+
+    The order is a stateless permutation of the indices (`index_shuffle`), so nothing depends
+    on how many passes this process made before.
+    """
+    if seed is None:
+        seed = int(np.random.default_rng().integers(2**31))
+    if epoch_counter is None:
+        epoch_counter = tf.Variable(-1, dtype=tf.int64, trainable=False)
+    augment_one = (None if augment == "none"
+                   else _augmenter(images.shape[1:], flip=augment == "crop_flip"))
+    all_images, all_labels = tf.constant(images), tf.constant(labels)
+    last = len(images) - 1
+
+    def one_epoch(_):
+        key = tf.stack([tf.constant(seed, tf.int64), epoch_counter.assign_add(1)])
+
+        def element(position):
+            index = tf.random.experimental.index_shuffle(position, key, last)
+            pair = (tf.gather(all_images, index), tf.gather(all_labels, index))
+            if augment_one is None:
+                return pair
+            return augment_one(pair, key * [1, _EPOCH_KEY_STRIDE] + [0, position])
+
+        return tf.data.Dataset.range(len(images)).map(element,
+                                                      num_parallel_calls=tf.data.AUTOTUNE)
+
+    epochs = tf.data.Dataset.range(1).flat_map(one_epoch)
+    return epochs.apply(tf.data.experimental.assert_cardinality(len(images)))
 
 
 def _augmenter(image_shape: tuple[int, int, int], flip: bool):
@@ -62,14 +94,12 @@ def _augmenter(image_shape: tuple[int, int, int], flip: bool):
     padding = _SMALL_IMAGE_CROP_PADDING if small else _CROP_PADDING
     paddings = [[padding, padding], [padding, padding], [0, 0]]
 
-    def augment_one(element, element_seed):
+    def augment_one(element, key):
         image, label = element
-        crop_seed = tf.stack([element_seed, tf.constant(0, tf.int64)])
         padded = tf.pad(image, paddings, mode="REFLECT")
-        image = tf.image.stateless_random_crop(padded, size=image_shape, seed=crop_seed)
+        image = tf.image.stateless_random_crop(padded, size=image_shape, seed=key)
         if flip:
-            flip_seed = tf.stack([element_seed, tf.constant(1, tf.int64)])
-            image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
+            image = tf.image.stateless_random_flip_left_right(image, seed=key + [1, 0])
         return image, label
 
     return augment_one
