@@ -11,8 +11,28 @@ from keras_dpnp.methods import METHODS, LossWeights
 from keras_dpnp.model import AdvDPNP
 from keras_dpnp.training import build_model, train
 
+# Evaluation and export pull in onnx, tf2onnx, cleverhans and scikit-learn: loaded on first use.
+_LAZY = {
+    "autoattack": "keras_dpnp.attacks.autoattack",
+    "evaluate_robustness": "keras_dpnp.evaluation.robustness",
+    "evaluate_run": "keras_dpnp.evaluation.run_report",
+    "export_model": "keras_dpnp.exporting",
+    "ExportError": "keras_dpnp.exporting",
+    "VerificationError": "keras_dpnp.exporting",
+}
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'keras_dpnp' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(_LAZY[name]), name)
+
+
 __all__ = [
-    "AdvDPNP", "BACKBONES", "DATASETS", "DatasetNotFoundError", "LinearHead", "LossWeights",
-    "METHODS", "PGDConfig", "PrototypeHead", "TrainConfig", "accuracy_under_pgd",
-    "build_backbone", "build_model", "load_dataset", "losses", "make_dataset", "pgd", "train",
+    "AdvDPNP", "BACKBONES", "DATASETS", "DatasetNotFoundError", "ExportError", "LinearHead",
+    "LossWeights", "METHODS", "PGDConfig", "PrototypeHead", "TrainConfig", "VerificationError",
+    "accuracy_under_pgd", "autoattack", "build_backbone", "build_model", "evaluate_robustness",
+    "evaluate_run", "export_model", "load_dataset", "losses", "make_dataset", "pgd", "train",
 ]

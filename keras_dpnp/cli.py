@@ -7,6 +7,10 @@ from absl import flags
 
 
 def _program():
+    """How the user ran us: `python -m keras_dpnp.train` or `python -m export` as run."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None and spec.name:
+        return "python -m " + spec.name.removesuffix(".__main__")
     return os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "keras_dpnp"
 
 

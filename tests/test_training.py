@@ -55,6 +55,7 @@ def test_bad_flags_fail_in_one_line_and_create_nothing(tmp_path, flag, needle):
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if ": error:" in line]
     assert len(lines) == 1 and needle in lines[0], result.stderr[-2000:]
+    assert lines[0].startswith("python -m keras_dpnp.train: error:")
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "runs").exists()
 

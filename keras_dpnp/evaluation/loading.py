@@ -62,7 +62,7 @@ def load_model(path):
     """Loads a `.keras` model (keras_dpnp's layers are registered on import), or raises a
     one-line `ModelLoadError`."""
     try:
-        return keras.saving.load_model(path, compile=False)
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as error:  # noqa: BLE001  (any reader failure means "not a usable model")
         reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise ModelLoadError(f"could not load {path} as a Keras model "

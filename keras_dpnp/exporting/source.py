@@ -61,7 +61,7 @@ def _checkpoint_path(path, checkpoint):
 def load_model_file(path):
     """Loads a `.keras` file holding an `AdvDPNP` model, or raises `ExportError` saying why not."""
     try:
-        model = keras.saving.load_model(path)
+        model = keras.saving.load_model(path, safe_mode=True)
     except Exception as error:  # noqa: BLE001 - keras raises many types for a bad file
         reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise ExportError(f"could not load {path} as a Keras model ({type(error).__name__}: "
