@@ -47,6 +47,9 @@ def test_cli_trains_and_writes_the_run_directory(tmp_path):
     ("--no_such_flag=1", "no_such_flag"),
     ("--epochs=two", "epochs"),
     ("--epsilon=-0.1", "epsilon"),
+    ("--attack_steps=0", "attack_steps"),
+    ("--radius=0", "radius"),
+    ("--dataset=mnist", "dataset"),
     ("--method=foo", "method"),
     ("--backbone=vgg", "backbone"),
 ])
