@@ -9,11 +9,13 @@ from keras_dpnp.evaluation.accuracy import accuracy_under_pgd
 from keras_dpnp.heads import LinearHead, PrototypeHead
 from keras_dpnp.methods import METHODS, LossWeights
 from keras_dpnp.model import AdvDPNP
-from keras_dpnp.training import build_model, train
+from keras_dpnp.training import ClassMeanPrototypes, build_model, train
 
 # Evaluation and export pull in onnx, tf2onnx, cleverhans and scikit-learn: loaded on first use.
 _LAZY = {
     "autoattack": "keras_dpnp.attacks.autoattack",
+    "corruption_accuracy": "keras_dpnp.evaluation.corruptions",
+    "feature_geometry": "keras_dpnp.evaluation.geometry",
     "evaluate_robustness": "keras_dpnp.evaluation.robustness",
     "evaluate_run": "keras_dpnp.evaluation.run_report",
     "export_model": "keras_dpnp.exporting",
@@ -31,8 +33,9 @@ def __getattr__(name):
 
 
 __all__ = [
-    "AdvDPNP", "BACKBONES", "DATASETS", "DatasetNotFoundError", "ExportError", "LinearHead",
+    "AdvDPNP", "BACKBONES", "ClassMeanPrototypes", "DATASETS", "DatasetNotFoundError", "ExportError", "LinearHead",
     "LossWeights", "METHODS", "PGDConfig", "PrototypeHead", "TrainConfig", "VerificationError",
-    "accuracy_under_pgd", "autoattack", "build_backbone", "build_model", "evaluate_robustness",
+    "accuracy_under_pgd", "autoattack", "build_backbone", "build_model",
+    "corruption_accuracy", "evaluate_robustness", "feature_geometry",
     "evaluate_run", "export_model", "load_dataset", "losses", "make_dataset", "pgd", "train",
 ]

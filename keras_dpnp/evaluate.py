@@ -1,14 +1,15 @@
 """Robustness report of a trained model on its test split (SPEC §5).
 
-    python -m keras_dpnp.evaluate --model=runs/adv_dpnp [--suite=quick|standard|full]
+    python -m keras_dpnp.evaluate --model=runs/adv_dpnp [--suite=headline|quick|standard|full]
     python -m keras_dpnp.evaluate --model=model.keras --dataset=digits --epsilon=0.2
 
 A run directory gives the data set, ε, norm and PGD step from its config.json and the model
 from best.keras (else last.keras; --checkpoint=last picks last.keras); a bare .keras file needs
 --dataset, and takes ε, norm and step from the model's training attack unless flagged. Writes
 robustness.json, robustness.md and robust_accuracy_vs_epsilon.png into --out (default: the run
-directory, or the .keras file's folder) and prints the table. The library call is
-`keras_dpnp.evaluation.robustness.evaluate_robustness`.
+directory, or the .keras file's folder) and prints the table; `--suite=full` adds the CIFAR-10-C
+corruptions (corruption_accuracy.png) and the feature geometry (feature_embedding.png). The
+library call is `keras_dpnp.evaluation.robustness.evaluate_robustness`.
 """
 
 import os
@@ -21,9 +22,11 @@ flags.DEFINE_string("model", None, "Run directory or .keras file to evaluate.")
 flags.DEFINE_enum("checkpoint", "best", ["best", "last"],
                   "Checkpoint of a run directory: best (best validation accuracy under attack; "
                   "last.keras if there is none) or last.")
-flags.DEFINE_enum("suite", "standard", ["quick", "standard", "full"],
+flags.DEFINE_enum("suite", "standard", ["headline", "quick", "standard", "full"],
+                  "headline: clean, FGSM, PGD-20, CW∞, AutoAttack (a comparison's columns); "
                   "quick: clean, FGSM, PGD-20, CW∞, ε sweep, diagnostics; standard: + AutoAttack, "
-                  "CW-L2, Square; full: + CW-L2 on every point, a finer sweep.")
+                  "CW-L2, Square; full: + CW-L2 on every point, a finer sweep, the CIFAR-10-C "
+                  "corruptions and the feature geometry.")
 flags.DEFINE_string("epsilon", None, "Attack radius in pixel scale [0, 1] (fractions such as "
                     "8/255 work); default: the run's training ε.")
 flags.DEFINE_enum("norm", None, ["linf", "l2"], "Attack norm; default: the run's.")
@@ -41,6 +44,15 @@ flags.DEFINE_string("manual_dir", None, "Folder of original archives; default: t
 flags.DEFINE_integer("seed", 0, "Seed of the subset and the attacks' random starts.",
                      lower_bound=0)
 flags.DEFINE_integer("batch_size", 256, "Attack batch size.", lower_bound=1)
+flags.DEFINE_enum("corruption_source", "auto", ["auto", "tfds", "generated"],
+                  "Corrupted images of the full suite: tfds (official CIFAR-10-C prepared in "
+                  "--data_dir), generated (from the test points with CIFAR-10-C's parameters), "
+                  "or auto (tfds for cifar10 when prepared, else generated).")
+flags.DEFINE_string("corruption_cache", os.path.join("~", ".cache", "keras_dpnp", "corruptions"),
+                    "Folder caching generated corrupted sets; empty: no cache.")
+flags.DEFINE_list("corruptions", None, "Comma-separated subset of the 15 corruptions "
+                  "(e.g. gaussian_noise,fog); default: all.")
+flags.DEFINE_list("severities", None, "Comma-separated subset of severities 1..5; default: all.")
 flags.mark_flag_as_required("model")
 
 
@@ -74,6 +86,21 @@ def _attack_settings(config, model):
     return epsilon, norm, step
 
 
+def _corruption_settings(dataset, data_dir):
+    from keras_dpnp.evaluation.corruptions import CorruptionSettings
+
+    f = flags.FLAGS
+    try:
+        severities = [int(s) for s in f.severities] if f.severities else None
+    except ValueError:
+        cli.fail(f"--severities={','.join(f.severities)} must list integers from 1 to 5")
+    chosen = {"corruptions": f.corruptions, "severities": severities}
+    return CorruptionSettings(
+        source=f.corruption_source, dataset=dataset, data_dir=data_dir,
+        cache_dir=os.path.expanduser(f.corruption_cache) if f.corruption_cache else None,
+        **{key: value for key, value in chosen.items() if value})
+
+
 def main(argv):
     if len(argv) > 1:
         cli.fail(f"unexpected arguments {argv[1:]}; every option is a --flag")
@@ -88,16 +115,18 @@ def main(argv):
         if dataset is None:
             cli.fail(f"{f.model} is a bare .keras file: pass --dataset (the data set it was "
                      f"trained on)")
+        data_dir = f.data_dir or (config.data_dir if config else None) or None
+        corruption_settings = _corruption_settings(dataset, data_dir)
         model = loading.load_model(source.model_path)
         splits = load_dataset(
-            dataset, data_dir=f.data_dir or (config.data_dir if config else None) or None,
+            dataset, data_dir=data_dir,
             manual_dir=f.manual_dir or (config.manual_dir if config else None) or None)
         loading.check_fits_data(model, splits.info)
         epsilon, norm, step = _attack_settings(config, model)
         results = robustness.evaluate_robustness(
             model, *splits.test, epsilon=epsilon, norm=norm, suite=f.suite,
             num_points=f.num_points, seed=f.seed, batch_size=f.batch_size, step_size=step,
-            restarts=f.restarts)
+            restarts=f.restarts, corruption_settings=corruption_settings)
     except (loading.ModelLoadError, DatasetNotFoundError, ValueError) as error:
         cli.fail(str(error))
     results["model"] = {"path": source.model_path, "method": getattr(model, "method_name", None),

@@ -17,17 +17,21 @@ ALIGN_TARGETS = ("both", "features")
 
 @dataclasses.dataclass(frozen=True)
 class LossWeights:
-    """Weights and forms of the Adv-DPNP loss (SPEC §2); every one may be set to 0."""
+    """Weights and forms of the Adv-DPNP loss (SPEC §2); every one may be set to 0.
+
+    Defaults are SPEC's starting values except alignment: 10/r² (r = 4) pulling the features
+    only, chosen on validation in README "Prototype geometry" (SPEC's start: 0.1/r², both).
+    """
 
     ce: float = 1.0
-    align: float = 0.1 / 16
+    align: float = 10 / 16
     repel: float = 0.1
     margin: float = 1.0
     separation: float = 0.1
     beta: float = 6.0
     adv_ce: float = 0.0
     separation_form: str = "max_cos"
-    align_target: str = "both"
+    align_target: str = "features"
     dual_branch: bool = True
 
     def __post_init__(self):

@@ -19,7 +19,7 @@ from keras_dpnp.attacks import cleverhans_attacks, cw
 from keras_dpnp.attacks.autoattack import autoattack
 from keras_dpnp.attacks.pgd import NORMS, PGDConfig, pgd
 from keras_dpnp.attacks.square import square
-from keras_dpnp.evaluation import diagnostics
+from keras_dpnp.evaluation import corruptions, diagnostics, geometry
 
 PGD_STEPS = 20
 CW_LINF_STEPS = 30
@@ -42,10 +42,13 @@ _STANDARD_PARTS = ("clean", "fgsm", "pgd", "cw_linf", "autoattack", "cw_l2", "sq
                    "epsilon_sweep", "pgd_strength", "gradients")
 
 SUITES = {
+    # The columns of a method comparison: the published attacks, without the sweeps.
+    "headline": SuiteSpec(("clean", "fgsm", "pgd", "cw_linf", "autoattack", "gradients",
+                           "diagnostics"), ()),
     "quick": SuiteSpec(_QUICK_PARTS + ("diagnostics",), (0.5, 1.0, 2.0)),
     "standard": SuiteSpec(_STANDARD_PARTS + ("diagnostics",),
                           (0.25, 0.5, 1.0, 1.5, 2.0, 3.0), cw_l2_points=100),
-    "full": SuiteSpec(_STANDARD_PARTS + ("diagnostics",),
+    "full": SuiteSpec(_STANDARD_PARTS + ("corruptions", "geometry", "diagnostics"),
                       (0.125, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0)),
 }
 
@@ -75,6 +78,8 @@ class Evaluation:
     spec: SuiteSpec
     results: dict = dataclasses.field(default_factory=dict)
     correct: dict = dataclasses.field(default_factory=dict)
+    corruption_settings: corruptions.CorruptionSettings = dataclasses.field(
+        default_factory=corruptions.CorruptionSettings)
 
     def __post_init__(self):
         model = self.model
@@ -273,6 +278,37 @@ def gradients_part(ev):
            f"top-2 logit gap {stats['mean_logit_gap']:.3g} ({seconds:.1f} s)")
 
 
+def corruptions_part(ev):
+    """Accuracy under the CIFAR-10-C corruptions; kept out of `ev.correct`, as it is no attack."""
+    entry = corruptions.corruption_accuracy(
+        ev.model, ev.images, ev.labels, settings=ev.corruption_settings, seed=ev.seed,
+        num_points=len(ev.labels), batch_size=ev.batch_size, log=ev.log)
+    ev.results["corruptions"] = entry
+    ev.log(f"mean corruption accuracy ({entry['source']}): "
+           f"{100 * entry['mean_corruption_accuracy']:.2f} % ({entry['seconds']:.1f} s)")
+
+
+def geometry_part(ev):
+    """Feature geometry of the suite's points and their PGD-20 examples (the PGD row's attack,
+    with fresh random starts)."""
+    if getattr(ev.model, "backbone", None) is None:
+        reason = f"{type(ev.model).__name__} has no `backbone` giving features"
+        ev.results["geometry"] = {"skipped": reason}
+        ev.log(f"feature geometry skipped: {reason}")
+        return
+    started = time.perf_counter()
+    craft = ev.our_pgd()
+    adversarial = np.concatenate([craft(x, y).numpy() for x, y in ev.batches()])
+    entry = geometry.feature_geometry(
+        ev.model, ev.images, ev.labels, adversarial_images=adversarial,
+        attack=f"PGD-{PGD_STEPS} (CE, step {ev.step_size:.4g}) at {ev.norm} ε = {ev.epsilon:.4g}",
+        seed=ev.seed, batch_size=ev.batch_size)
+    entry["seconds"] = round(time.perf_counter() - started, 2)
+    ev.results["geometry"] = entry
+    ev.log(f"feature geometry of {entry['points']} clean and adversarial features "
+           f"({entry['seconds']:.1f} s)")
+
+
 def diagnostics_part(ev):
     ev.results["worst_case"] = worst_case(ev)
     ev.results["diagnostics"] = diagnostics.summarise(diagnostics.masking_checks(ev.results))
@@ -300,6 +336,8 @@ PARTS = {
     "epsilon_sweep": epsilon_sweep_part,
     "pgd_strength": pgd_strength_part,
     "gradients": gradients_part,
+    "corruptions": corruptions_part,
+    "geometry": geometry_part,
     "diagnostics": diagnostics_part,
 }
 
@@ -326,7 +364,7 @@ def _subset(count, num_points, seed):
 
 def evaluate_robustness(model, images, labels, *, epsilon, norm="linf", suite="standard",
                         num_points=None, seed=0, batch_size=256, step_size=None, restarts=1,
-                        progress=True):
+                        corruption_settings=None, progress=True):
     """Runs a robustness suite on a model and returns its results as a JSON-ready dict.
 
     Args:
@@ -336,11 +374,14 @@ def evaluate_robustness(model, images, labels, *, epsilon, norm="linf", suite="s
         epsilon, norm: the attack radius and norm (`linf` or `l2`), pixel scale [0, 1].
         suite: a name in `SUITES`: `quick` (clean, FGSM, PGD-20, CW∞, ε sweep, masking
             diagnostics), `standard` (+ AutoAttack, CW-L2 on 100 points, Square vs white-box),
-            `full` (CW-L2 on every point, a finer sweep, and parts later issues add).
+            `full` (CW-L2 on every point, a finer sweep, accuracy under the CIFAR-10-C
+            corruptions and the feature geometry of clean and PGD-20 features).
         num_points: evaluate a seeded random subset of this size (its indices are reported
             as `subset`); None: all points.
         step_size: PGD step at `epsilon`; None: `2.5 ε / 20`. It scales with ε in the sweep.
         restarts: random restarts of the PGD-20 row (a point counts if every restart fails).
+        corruption_settings: a `corruptions.CorruptionSettings` for the `full` suite's
+            corruptions (default: generated from the suite's points, not cached).
         progress: log each attack's accuracy and time to stderr.
     """
     if suite not in SUITES:
@@ -362,11 +403,15 @@ def evaluate_robustness(model, images, labels, *, epsilon, norm="linf", suite="s
         raise ValueError("no images to evaluate")
     chosen = _subset(len(images), num_points, seed)
     spec = SUITES[suite]
+    corruption_settings = corruption_settings or corruptions.CorruptionSettings()
+    if "corruptions" in spec.parts:
+        # Fails now, not after the attacks, when official data is asked for but missing.
+        corruption_settings = corruption_settings.resolved()
     ev = Evaluation(model=model, images=images[chosen], labels=labels[chosen],
                     epsilon=float(epsilon), norm=norm,
                     step_size=float(step_size or 2.5 * epsilon / PGD_STEPS),
                     restarts=int(restarts), seed=int(seed), batch_size=int(batch_size),
-                    progress=progress, spec=spec)
+                    progress=progress, spec=spec, corruption_settings=corruption_settings)
     ev.results.update({"suite": suite, "norm": norm, "epsilon": float(epsilon),
                        "step_size": ev.step_size, "points": int(len(chosen)), "seed": int(seed),
                        "subset": None if len(chosen) == len(images) else chosen.tolist(),

@@ -85,3 +85,29 @@ def test_model_sources_and_their_errors(run_dir, three_class_model, tmp_path):
         loading.load_model(str(broken))
     model = loading.load_model(three_class_model)
     assert model.num_classes == 3
+
+
+def test_official_corruptions_of_another_data_set_are_a_one_line_error(run_dir):
+    official = _evaluate(f"--model={run_dir}", "--suite=full", "--corruption_source=tfds")
+    assert _last_error_line(official).endswith(
+        "error: CIFAR-10-C corrupts the CIFAR-10 test set, but the test points come from "
+        "digits: use the corruption source 'generated'")
+
+
+@pytest.mark.slow
+def test_full_suite_from_the_command_line(run_dir, tmp_path):
+    out, cache = str(tmp_path / "report"), str(tmp_path / "cache")
+    done = _evaluate(f"--model={run_dir}", "--suite=full", "--num_points=8", f"--out={out}",
+                     "--corruptions=fog,contrast", "--severities=1,5",
+                     f"--corruption_cache={cache}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert ("### Common corruptions (generated): generated from the digits test points"
+            in done.stdout)
+    with open(os.path.join(out, "robustness.json"), encoding="utf-8") as f:
+        results = json.load(f)
+    assert list(results["corruptions"]["accuracy"]) == ["fog", "contrast"]
+    assert results["corruptions"]["severities"] == [1, 5]
+    assert results["geometry"]["anchors"] == "prototypes"
+    assert len(os.listdir(cache)) == 4
+    for name in ("corruption_accuracy.png", "feature_embedding.png"):
+        assert os.path.getsize(os.path.join(out, name)) > 1000

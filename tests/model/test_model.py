@@ -16,7 +16,7 @@ def _prototype_gradients(model, x, y, x_adv):
 
 def test_adversarial_terms_give_the_prototypes_no_gradient(batch):
     x, y = batch
-    model = tiny_model()
+    model = tiny_model(loss_weights={"align_target": "both"})
     x_adv = model.adversarial_examples(x, y)
     grads = _prototype_gradients(model, x, y, x_adv)
     for name in ("align_adv", "consistency", "adv_ce"):
@@ -27,7 +27,7 @@ def test_adversarial_terms_give_the_prototypes_no_gradient(batch):
 
 def test_without_dual_branch_adversarial_terms_reach_the_prototypes(batch):
     x, y = batch
-    model = tiny_model(loss_weights={"dual_branch": False})
+    model = tiny_model(loss_weights={"dual_branch": False, "align_target": "both"})
     grads = _prototype_gradients(model, x, y, model.adversarial_examples(x, y))
     for name in ("align_adv", "consistency", "adv_ce"):
         assert grads[name] is not None and float(tf.norm(grads[name])) > 0, name
@@ -35,7 +35,7 @@ def test_without_dual_branch_adversarial_terms_reach_the_prototypes(batch):
 
 def test_features_only_alignment_leaves_the_prototypes_alone(batch):
     x, y = batch
-    model = tiny_model(loss_weights={"align_target": "features"})
+    model = tiny_model()  # the default target
     grads = _prototype_gradients(model, x, y, model.adversarial_examples(x, y))
     assert grads["align"] is None and grads["align_adv"] is None
 
@@ -74,7 +74,7 @@ def test_fit_logs_every_term_and_the_geometry(batch):
                 "align_ratio", "feature_norm", "val_clean_accuracy", "val_pgd_accuracy"}
     assert expected <= set(history.history)
     logged = history.history
-    total = (1.0 * logged["ce"][0] + 0.1 / 16 * (logged["align"][0] + logged["align_adv"][0])
+    total = (1.0 * logged["ce"][0] + 10 / 16 * (logged["align"][0] + logged["align_adv"][0])
              + 0.1 * logged["repel"][0] + 0.1 * logged["separation"][0]
              + 6.0 * logged["consistency"][0])
     assert logged["loss"][0] == pytest.approx(total, rel=1e-4)
