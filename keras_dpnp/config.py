@@ -17,6 +17,7 @@ from keras_dpnp import losses
 from keras_dpnp.attacks.pgd import NORMS, PGDConfig
 from keras_dpnp.backbones import BACKBONES
 from keras_dpnp.data import DATASETS
+from keras_dpnp.distribute import PRECISIONS, STRATEGIES
 from keras_dpnp.heads import LOGIT_FORMS, PROTOTYPE_INITS
 from keras_dpnp.methods import ALIGN_TARGETS, METHODS, LossWeights
 from keras_dpnp.model import HEADS
@@ -54,7 +55,8 @@ class TrainConfig:
     radius: float = _field(4.0, "Prototype norm r.", above=0.0)
     logits: str = _field("dot", "Prototype logits.", choices=LOGIT_FORMS)
     logit_scale: float = _field(10.0, "Scale s of cosine logits.", above=0.0)
-    prototype_init: str = _field("random", "Prototype initialisation.", choices=PROTOTYPE_INITS)
+    prototype_init: str = _field("class_means", "Prototype initialisation.",
+                                 choices=PROTOTYPE_INITS)
     class_means_epochs: int = _field(
         2, "With --prototype_init=class_means: epochs after which the prototypes are set to "
         "the directions of the class means of the clean training features.", minimum=1)
@@ -106,6 +108,13 @@ class TrainConfig:
         False, "Deterministic TensorFlow ops: a rerun, or a run resumed after a crash, ends "
         "with bit-identical weights (slower).")
     model_dir: str = _field("", "Run directory; default: runs/<name> under the current folder.")
+    # Hardware.
+    strategy: str = _field("auto", "tf.distribute strategy; auto: mirrored on several GPUs, else "
+                           "one device; multi_worker reads TF_CONFIG.", choices=STRATEGIES)
+    precision: str = _field("float32", "Keras dtype policy; mixed policies keep the attack's "
+                            "perturbation, the head, logits and losses in float32.",
+                            choices=PRECISIONS)
+    sync_batchnorm: bool = _field(False, "BatchNorm statistics over all replicas' batches.")
 
     def __post_init__(self):
         for f in dataclasses.fields(self):

@@ -10,6 +10,8 @@ from keras_dpnp.attacks.pgd import PGDConfig, pgd
 from keras_dpnp.heads import LinearHead, PrototypeHead
 
 HEADS = ("auto", "prototype", "linear")
+# Scales the attack objective of a float16 model so that input gradients do not underflow.
+FLOAT16_ATTACK_LOSS_SCALE = 1024.0
 GEOMETRY_LOGS = ("proto_max_cos", "proto_mean_cos", "align_ratio", "feature_norm")
 _ATTACK_SEED_KEY = "attack_seed_state"
 
@@ -18,6 +20,20 @@ def _as_dataclass(cls, value):
     if value is None:
         return cls()
     return value if isinstance(value, cls) else cls(**value)
+
+
+def _for_keras_reduction(results):
+    """Step results shaped for Keras's reduction over replicas.
+
+    Across several workers Keras 3 averages step results with `strategy.reduce(MEAN, axis=0)`,
+    which rejects scalars; the results are synchronised metric values, so a one-element vector
+    reduces to the same scalar.
+    """
+    strategy = tf.distribute.get_strategy()
+    if (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+            and strategy.extended._in_multi_worker_mode()):
+        return {name: tf.reshape(value, [1]) for name, value in results.items()}
+    return results
 
 
 @keras.saving.register_keras_serializable(package="keras_dpnp")
@@ -107,10 +123,16 @@ class AdvDPNP(keras.Model):
         return tf.transpose(self.head.kernel)
 
     def compile(self, optimizer="sgd", **kwargs):
-        """Like `keras.Model.compile`; prototypes are kept out of weight decay."""
+        """Like `keras.Model.compile`; prototypes are kept out of weight decay.
+
+        Built under the `mixed_float16` policy, the model's optimizer is wrapped in
+        `keras.optimizers.LossScaleOptimizer` (Keras does it here); `train_step` scales the loss
+        with it, and it unscales the gradients and skips steps whose gradients are not finite.
+        """
         super().compile(optimizer=optimizer, **kwargs)
-        if getattr(self.optimizer, "weight_decay", None):
-            self.optimizer.exclude_from_weight_decay(var_names=["prototypes"])
+        inner = getattr(self.optimizer, "inner_optimizer", self.optimizer)
+        if getattr(inner, "weight_decay", None):
+            inner.exclude_from_weight_decay(var_names=["prototypes"])
 
     def compile_from_config(self, config):
         """Recompiles a reloaded model (with its optimizer state) so `fit` can continue."""
@@ -118,11 +140,23 @@ class AdvDPNP(keras.Model):
         if self.built:
             self.optimizer.build(self.trainable_variables)
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Builds the optimizer before `fit`/`evaluate`; the layers are built in `__init__`.
+
+        Keras would first all-reduce a whole `(x, y)` batch to build from, which
+        `MultiWorkerMirroredStrategy` cannot do (keras-team/keras#20585); nothing here needs it.
+        """
+        if self.optimizer is not None and not self.optimizer.built:
+            with self.distribute_strategy.scope():
+                self.optimizer.build(self.trainable_variables)
+
     def adversarial_examples(self, x, y, config=None, *, epsilon=None):
         """PGD examples against this model (inference-mode BatchNorm); `config`: the training attack."""
         config = config or self.attack_config
+        float16 = self.backbone.compute_dtype == "float16"
         return pgd(lambda images: self(images, training=False), x, y, config,
-                   epsilon=epsilon, seed_generator=self.attack_seed)
+                   epsilon=epsilon, seed_generator=self.attack_seed,
+                   loss_scale=FLOAT16_ATTACK_LOSS_SCALE if float16 else 1.0)
 
     def train_step(self, data):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -154,7 +188,7 @@ class AdvDPNP(keras.Model):
         if batch.adversarial_logits is not None:
             self.adv_accuracy_tracker.update_state(y, batch.adversarial_logits)
             results["adv_accuracy"] = self.adv_accuracy_tracker.result()
-        return results
+        return _for_keras_reduction(results)
 
     def _geometry_logs(self, x, y):
         """Prototype cosines and how close features sit to their own prototype (a collapse shows)."""
@@ -180,7 +214,7 @@ class AdvDPNP(keras.Model):
             x_adv = self.adversarial_examples(x, y, self.eval_attack_config)
             self.pgd_accuracy_tracker.update_state(y, self(x_adv, training=False))
             results["pgd_accuracy"] = self.pgd_accuracy_tracker.result()
-        return results
+        return _for_keras_reduction(results)
 
     def save_own_variables(self, store):
         # The attack seed is saved with the weights so that a run resumed from a backup

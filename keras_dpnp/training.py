@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_dpnp import data as datasets
+from keras_dpnp import distribute
 from keras_dpnp.backbones import build_backbone
 from keras_dpnp.config import TrainConfig
 from keras_dpnp.evaluation.accuracy import accuracy_under_pgd
@@ -32,7 +33,7 @@ def build_model(config: TrainConfig, info) -> AdvDPNP:
         config.backbone, info.image_shape, mean=info.mean, std=info.std,
         feature_dim=config.feature_dim or None,
         feature_activation=None if config.feature_activation == "none" else "relu",
-        **backbone_options)
+        sync_batchnorm=config.sync_batchnorm, **backbone_options)
     return AdvDPNP(
         backbone, info.num_classes, head=config.head, radius=config.radius,
         logits=config.logits, logit_scale=config.logit_scale,
@@ -74,15 +75,19 @@ class WarmupSchedule(keras.callbacks.Callback):
 
 
 class ClassMeanPrototypes(keras.callbacks.Callback):
-    """After `epochs` epochs, points every prototype at its class's mean clean feature."""
+    """After `epochs` epochs, points every prototype at its class's mean clean feature.
+
+    It acts when the next epoch begins, so a run resumed from the backup taken at the end of
+    epoch `epochs` still does it, on the same weights.
+    """
 
     def __init__(self, dataset, epochs):
         super().__init__()
         self.dataset = dataset
         self.epochs = epochs
 
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 != self.epochs:
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch != self.epochs:
             return
         features, labels = [], []
         for images, batch_labels in self.dataset:
@@ -202,6 +207,9 @@ def train(config: TrainConfig, *, verbose="auto", overwrite=False):
     Rerunning a config whose run directory exists resumes from its last backup; a run
     directory holding a different config is refused unless `overwrite`.
     """
+    # A multi-worker strategy must exist before any other TensorFlow work.
+    strategy = distribute.make_strategy(config.strategy)
+    distribute.check_global_batch(config.batch_size, strategy)
     splits = datasets.load_dataset(
         config.dataset, data_dir=config.data_dir or None, manual_dir=config.manual_dir or None,
         validation_fraction=config.validation_fraction, seed=config.seed)
@@ -211,19 +219,21 @@ def train(config: TrainConfig, *, verbose="auto", overwrite=False):
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     epoch_counter = tf.Variable(-1, dtype=tf.int64, trainable=False)
-    train_ds = datasets.make_dataset(*splits.train, batch_size=config.batch_size, training=True,
-                                     augment=info.augment, seed=config.seed,
-                                     epoch_counter=epoch_counter)
+    train_ds = distribute.shard_by_example(datasets.make_dataset(
+        *splits.train, batch_size=config.batch_size, training=True, augment=info.augment,
+        seed=config.seed, epoch_counter=epoch_counter))
     val_ds = None
     if splits.validation is not None:
-        val_ds = datasets.make_dataset(*splits.validation, batch_size=config.batch_size,
-                                       training=False)
-    model = build_model(config, info)
+        val_ds = distribute.shard_by_example(datasets.make_dataset(
+            *splits.validation, batch_size=config.batch_size, training=False))
+    with strategy.scope(), distribute.precision_policy(config.precision):
+        model = build_model(config, info)
     steps_per_epoch = int(train_ds.cardinality())
     if steps_per_epoch < 1:
         raise ValueError(f"--batch_size={config.batch_size} is larger than the "
                          f"{len(splits.train[1])} training examples; lower it")
-    model.compile(optimizer=build_optimizer(config, steps_per_epoch))
+    with strategy.scope():
+        model.compile(optimizer=build_optimizer(config, steps_per_epoch))
     resuming = os.path.isdir(os.path.join(run_dir, "backup"))
     history_path = os.path.join(run_dir, "history.csv")
     monitor = None

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from keras_dpnp import training
-from keras_dpnp.data import load_dataset
 from keras_dpnp.config import TrainConfig
 
 TINY = ["--dataset=digits", "--width=0.25", "--feature_dim=16", "--epochs=1",
@@ -134,16 +133,37 @@ def test_cli_errors_for_run_directory_and_batch_size_leave_the_old_run_untouched
     assert "Traceback" not in too_big.stderr
 
 
-def test_class_means_init_points_prototypes_at_the_class_means(tmp_path):
-    config = _tiny_config(tmp_path, prototype_init="class_means", class_means_epochs=1,
-                          final_test=False)
-    results = training.train(config, verbose=0)
+def test_a_validation_only_run_leaves_the_test_set_unread(tmp_path):
+    results = training.train(_tiny_config(tmp_path, final_test=False), verbose=0)
     assert results["clean_accuracy"] is None and results["test_examples"] == 0
     assert "test set not read" in training.format_results(results)
-    model = keras.saving.load_model(str(tmp_path / "run" / "last.keras"))
-    images, labels = load_dataset("digits", validation_fraction=0.1, seed=0).train
-    features = np.asarray(model.backbone(images.astype("float32") / 255, training=False))
-    means = np.stack([features[labels == k].mean(0) for k in range(10)])
-    prototypes = np.asarray(model.head.class_vectors())
-    cosines = np.sum(means * prototypes, 1) / (np.linalg.norm(means, axis=1) * 4.0)
-    np.testing.assert_allclose(cosines, 1.0, atol=1e-5)
+
+
+def test_class_mean_prototypes_point_at_the_class_means_when_the_next_epoch_begins():
+    import tensorflow as tf
+
+    from conftest import tiny_model
+
+    rng = np.random.default_rng(0)
+    images = rng.random((60, 8, 8, 1)).astype("float32")
+    labels = np.arange(60) % 10
+    data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(20)
+    model = tiny_model(prototype_init="class_means")
+    model.compile(optimizer="sgd")
+    seen = {}
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            features = np.asarray(model.backbone(images, training=False))
+            means = np.stack([features[labels == k].mean(0) for k in range(10)])
+            seen[epoch] = (means, np.asarray(model.head.class_vectors()))
+
+    model.fit(data, epochs=3, verbose=0,
+              callbacks=[training.ClassMeanPrototypes(data, epochs=2), Record()])
+    for epoch in (0, 1, 2):
+        means, prototypes = seen[epoch]
+        cosines = np.sum(means * prototypes, 1) / (np.linalg.norm(means, axis=1) * 4.0)
+        if epoch == 2:
+            np.testing.assert_allclose(cosines, 1.0, atol=1e-5)
+        else:
+            assert cosines.min() < 0.99

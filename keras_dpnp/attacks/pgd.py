@@ -47,15 +47,35 @@ def project(delta, epsilon, norm):
     return delta * factor
 
 
+def _replica_share(draw, shape):
+    """`draw(shape)` for this replica's slice of the global batch.
+
+    Under a `tf.distribute` strategy every replica draws the noise of the whole global batch
+    (their seeds agree) and keeps its own rows, so the random start does not depend on how the
+    batch is split over replicas.
+    """
+    context = tf.distribute.get_replica_context()
+    replicas = context.num_replicas_in_sync if context is not None else 1
+    if replicas == 1:
+        return draw(shape)
+    rows = shape[0]
+    noise = draw(tf.concat([[rows * replicas], shape[1:]], axis=0))
+    first = tf.cast(context.replica_id_in_sync_group, tf.int32) * rows
+    return noise[first:first + rows]
+
+
 def random_start(x, epsilon, norm, seed_generator=None):
     """A random point of the ε-ball around `x`, clipped to [0, 1]."""
+    shape = tf.shape(x)
     if norm == "linf":
-        delta = keras.random.uniform(tf.shape(x), -1.0, 1.0, seed=seed_generator) * epsilon
+        delta = _replica_share(
+            lambda s: keras.random.uniform(s, -1.0, 1.0, seed=seed_generator), shape) * epsilon
     else:
-        direction = keras.random.normal(tf.shape(x), seed=seed_generator)
+        direction = _replica_share(lambda s: keras.random.normal(s, seed=seed_generator), shape)
         direction /= _per_example_norm(direction) + 1e-12
-        n = tf.cast(tf.reduce_prod(tf.shape(x)[1:]), tf.float32)
-        radius = keras.random.uniform(tf.shape(x)[:1], seed=seed_generator) ** (1.0 / n)
+        n = tf.cast(tf.reduce_prod(shape[1:]), tf.float32)
+        radius = _replica_share(
+            lambda s: keras.random.uniform(s, seed=seed_generator), shape[:1]) ** (1.0 / n)
         delta = direction * tf.reshape(radius, [-1] + [1] * (len(x.shape) - 1)) * epsilon
     return tf.clip_by_value(x + delta, 0.0, 1.0)
 
@@ -69,13 +89,18 @@ def _objective(name, logits, labels, reference_logits):
 
 
 def pgd(logits_fn, x, labels, config, *, epsilon=None, reference_logits=None,
-        seed_generator=None):
+        seed_generator=None, loss_scale=1.0):
     """Maximises the attack objective over the ε-ball around `x` within [0, 1].
 
     `logits_fn` maps float32 images to logits (call the model in inference mode so BatchNorm
     statistics stay untouched). `epsilon` may be a tensor (an ε warm-up) overriding
     `config.epsilon`; the step then scales with it. The loop is a single `tf.while_loop`,
     and the result is `stop_gradient`-ed.
+
+    The perturbation, its step and its projection stay in float32 whatever the model's compute
+    dtype, so `‖x_adv − x‖ ≤ ε` holds to float32 rounding. `loss_scale` multiplies the objective
+    before differentiation (a float16 model's input gradients would otherwise underflow); the
+    step direction does not depend on it, and a non-finite gradient entry counts as zero.
     """
     x = tf.cast(x, tf.float32)
     eps = tf.cast(config.epsilon if epsilon is None else epsilon, tf.float32)
@@ -90,8 +115,10 @@ def pgd(logits_fn, x, labels, config, *, epsilon=None, reference_logits=None,
         with tf.GradientTape() as tape:
             tape.watch(x_adv)
             loss = _objective(config.objective, logits_fn(x_adv), labels, reference_logits)
+            loss = loss * loss_scale
         grad = tf.cast(tape.gradient(loss, x_adv, unconnected_gradients=tf.UnconnectedGradients.ZERO),
                        tf.float32)
+        grad = tf.where(tf.math.is_finite(grad), grad, tf.zeros_like(grad))
         if config.norm == "linf":
             x_adv = x_adv + step * tf.sign(grad)
         else:

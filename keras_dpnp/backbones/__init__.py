@@ -50,8 +50,10 @@ def build_backbone(
         name_prefix: prepended, with `_`, to the model's and every layer's
             name, so several backbones can live in one model.
         **kwargs: passed to the body, e.g. `width` (channel multiplier) for
-            `small_cnn`, `resnet18` and `preact_resnet18`, or `depth` and
-            `widen_factor` for `wide_resnet34_10`.
+            `small_cnn`, `resnet18` and `preact_resnet18`, `depth` and
+            `widen_factor` for `wide_resnet34_10`, and for every body
+            `sync_batchnorm=True` to share batch statistics across the
+            replicas of a `tf.distribute` strategy.
 
     Returns:
         A functional `keras.Model` from `[N, H, W, C]` images to `[N, d]`.

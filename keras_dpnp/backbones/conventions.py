@@ -2,6 +2,8 @@
 
 from keras import layers
 
+from keras_dpnp.backbones.fused_batch_norm import FusedBatchNormalization
+
 
 def scaled_width(channels, width):
     """Returns `channels * width` rounded, at least 1."""
@@ -35,12 +37,17 @@ def conv2d(x, filters, kernel_size, name, strides=1):
     )(x)
 
 
-def batch_norm(x, name):
-    """Applies batch normalisation with PyTorch's momentum and epsilon."""
-    return layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)(x)
+def batch_norm(x, name, sync=False):
+    """Applies batch normalisation with PyTorch's momentum and epsilon.
+
+    `sync`: batch statistics over all replicas of a `tf.distribute` strategy.
+    """
+    return FusedBatchNormalization(
+        momentum=0.9, epsilon=1e-5, synchronized=sync, name=name
+    )(x)
 
 
-def batch_norm_relu(x, name):
+def batch_norm_relu(x, name, sync=False):
     """Applies batch normalisation (`{name}_bn`) then ReLU (`{name}_relu`)."""
-    x = batch_norm(x, f"{name}_bn")
+    x = batch_norm(x, f"{name}_bn", sync)
     return layers.ReLU(name=f"{name}_relu")(x)

@@ -22,8 +22,10 @@ class PixelNormalization(keras.layers.Layer):
     """Maps channels-last pixels to `(x - mean) / std`, channel by channel.
 
     Keeping the normalisation in the model lets every caller, attacks included,
-    work in pixel space. `mean` and `std` are constants, never weights, and the
-    arithmetic runs in the layer's compute dtype.
+    work in pixel space. `mean` and `std` are constants, never weights. The
+    layer computes in float32 whatever the global policy (bfloat16 would round
+    pixels near 1 to steps of 1/256, coarser than 1/255 and than small attack
+    steps); the next layer casts its output to that layer's compute dtype.
 
     Args:
         mean: a float, or one float per channel.
@@ -32,6 +34,7 @@ class PixelNormalization(keras.layers.Layer):
     """
 
     def __init__(self, mean, std, **kwargs):
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.mean = _as_float_tuple(mean, "mean")
         self.std = _as_float_tuple(std, "std")

@@ -7,13 +7,15 @@ from keras_dpnp.backbones.conventions import conv2d
 from keras_dpnp.backbones.conventions import scaled_width
 
 
-def small_cnn_features(x, *, width=1.0, prefix=""):
+def small_cnn_features(x, *, width=1.0, prefix="", sync_batchnorm=False):
     """Three conv-BN-ReLU stages, global average pooling, Dense-ReLU.
 
     Args:
         x: normalised images, channels-last.
         width: channel multiplier (0.125 gives a tiny model for tests).
         prefix: prepended to every layer name.
+        sync_batchnorm: batch statistics over all replicas of a
+            `tf.distribute` strategy.
 
     Returns:
         Post-ReLU features, `256 * width` wide.
@@ -27,7 +29,7 @@ def small_cnn_features(x, *, width=1.0, prefix=""):
             strides=strides,
             name=f"{prefix}conv{index}",
         )
-        x = batch_norm_relu(x, f"{prefix}conv{index}")
+        x = batch_norm_relu(x, f"{prefix}conv{index}", sync_batchnorm)
     x = layers.GlobalAveragePooling2D(name=f"{prefix}pool")(x)
     return layers.Dense(
         scaled_width(256, width), activation="relu", name=f"{prefix}hidden"

@@ -12,7 +12,9 @@ GROUP_WIDTHS = (16, 32, 64)
 GROUP_STRIDES = (1, 2, 2)
 
 
-def wide_resnet_features(x, *, depth=34, widen_factor=10, prefix=""):
+def wide_resnet_features(
+    x, *, depth=34, widen_factor=10, prefix="", sync_batchnorm=False
+):
     """WRN-`depth`-`widen_factor` with pre-activation wide basic blocks.
 
     A 16-channel 3x3 stem, then three groups of `(depth - 4) / 6` blocks of
@@ -23,6 +25,8 @@ def wide_resnet_features(x, *, depth=34, widen_factor=10, prefix=""):
         depth: `6 n + 4` for `n >= 1` blocks per group (34 gives 5).
         widen_factor: positive integer channel multiplier of the groups.
         prefix: prepended to every layer name.
+        sync_batchnorm: batch statistics over all replicas of a
+            `tf.distribute` strategy.
 
     Returns:
         Globally average-pooled, post-ReLU features, `64 * widen_factor` wide.
@@ -52,6 +56,7 @@ def wide_resnet_features(x, *, depth=34, widen_factor=10, prefix=""):
                 channels * widen_factor,
                 strides=strides if index == 1 else 1,
                 name=f"{prefix}group{group}_block{index}",
+                sync=sync_batchnorm,
             )
-    x = batch_norm_relu(x, f"{prefix}final")
+    x = batch_norm_relu(x, f"{prefix}final", sync_batchnorm)
     return layers.GlobalAveragePooling2D(name=f"{prefix}pool")(x)
