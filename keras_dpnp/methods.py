@@ -49,13 +49,15 @@ class LossWeights:
 class BatchLosses:
     """What a method makes of a batch: the total, its named terms, and the logits it saw.
 
-    `logits` are the clean logits (None for a method that never sees clean data in training mode).
+    `logits` are the clean logits (None for a method that never sees clean data in training mode);
+    `features` the clean features of the prototype methods, for the geometry logs.
     """
 
     total: tf.Tensor
     terms: dict
     logits: tf.Tensor | None
     adversarial_logits: tf.Tensor | None = None
+    features: tf.Tensor | None = None
 
 
 class Method(abc.ABC):
@@ -185,7 +187,7 @@ def prototype_losses(model, x, y, x_adv):
         total += (w.align * align_scale * terms["align_adv"] + w.beta * terms["consistency"]
                   + w.adv_ce * terms["adv_ce"])
     return BatchLosses(total=total, terms=terms, logits=logits,
-                       adversarial_logits=adversarial_logits)
+                       adversarial_logits=adversarial_logits, features=z)
 
 
 @register

@@ -177,7 +177,10 @@ class AdvDPNP(keras.Model):
     def _log_train(self, batch, x, y):
         logs = {"loss": batch.total, **batch.terms}
         if self.head_kind == "prototype":
-            logs.update(self._geometry_logs(x, y))
+            features = batch.features
+            if features is None:  # a baseline's loss under the prototype head
+                features = self.backbone(x, training=False)
+            logs.update(self._geometry_logs(features, y))
         results = {}
         for tracker in self.term_trackers:
             tracker.update_state(logs[tracker.name])
@@ -190,13 +193,14 @@ class AdvDPNP(keras.Model):
             results["adv_accuracy"] = self.adv_accuracy_tracker.result()
         return _for_keras_reduction(results)
 
-    def _geometry_logs(self, x, y):
-        """Prototype cosines and how close features sit to their own prototype (a collapse shows)."""
+    def _geometry_logs(self, features, y):
+        """Prototype cosines and how close the batch's features sit to their own prototype
+        (a collapse shows); `features` are those of the training forward pass."""
         class_vectors = tf.stop_gradient(self.head.class_vectors())
         cos = losses.pairwise_cosines(class_vectors)
         k = tf.shape(cos)[0]
         off = tf.boolean_mask(cos, tf.logical_not(tf.eye(k, dtype=tf.bool)))
-        z = tf.cast(tf.stop_gradient(self.backbone(x, training=False)), tf.float32)
+        z = tf.cast(tf.stop_gradient(features), tf.float32)
         distance = tf.norm(z - tf.gather(class_vectors, y), axis=1)
         return {
             "proto_max_cos": tf.reduce_max(off),
