@@ -33,15 +33,15 @@ def step_forward_passes(step, attack_steps):
     """A training step's cost in forward passes F (see the module docstring).
 
     clean: forward + backward = 3F. pgd_at: `attack_steps` × (forward + input gradient) + 3F.
-    adv_dpnp: the attack's clean reference logits (F), `attack_steps` × 2F, clean and adversarial
-    branches (2 × 3F), and the prototype-geometry logs' extra forward (F).
+    adv_dpnp: the attack's clean reference logits (F), `attack_steps` × 2F, and the clean and
+    adversarial branches (2 × 3F); the geometry logs reuse the clean branch's features.
     """
     if step == "clean":
         return 3
     if step == "pgd_at":
         return 2 * attack_steps + 3
     if step == "adv_dpnp":
-        return 1 + 2 * attack_steps + 6 + 1
+        return 1 + 2 * attack_steps + 6
     raise ValueError(f"unknown step {step!r}; choose from {STEPS}")
 
 

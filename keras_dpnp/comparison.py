@@ -162,7 +162,8 @@ def markdown_table(summary):
             f"{_cell(entry['proto_max_cos'], False)} | {_cell(entry['align_ratio'], False)} |")
     lines.append("")
     checkpoints = {entry["checkpoint"] for entry in summary.values()}
-    source = ("best.keras (best validation accuracy under attack), robustness report"
+    source = ("best.keras (best validation accuracy: under attack for the adversarial methods, "
+              "clean for the others), robustness report"
               if checkpoints == {"best"} else "the model at the end of training")
     lines.append(f"mean ± standard deviation over seeds; test columns from {source}; "
                  "– : test set not read (--nofinal_test) or no prototypes.")

@@ -1,0 +1,76 @@
+"""Comparisons: variants × seeds, reuse of finished runs, the summary table and plot."""
+
+import json
+import os
+
+import pytest
+
+from keras_dpnp import comparison
+from keras_dpnp.config import TrainConfig
+
+
+def test_variants_parse_and_bad_ones_say_how_to_write_them():
+    assert comparison.parse_variants(["a:", "b:beta=3,--seed=2"]) == [
+        ("a", {}), ("b", {"beta": "3", "seed": "2"})]
+    with pytest.raises(ValueError, match="must look like label:flag=value"):
+        comparison.parse_variants(["beta=3"])
+    with pytest.raises(ValueError, match="'beta' is not flag=value"):
+        comparison.parse_variants(["b:beta"])
+    with pytest.raises(ValueError, match="unique"):
+        comparison.parse_variants(["a:", "a:beta=1"])
+
+
+def test_every_variant_runs_at_every_seed_in_its_own_directory(tmp_path):
+    base = TrainConfig(name="cmp", model_dir=str(tmp_path))
+    runs = comparison.plan_runs(base, [("x", {"beta": "3"}), ("y", {})], [0, 1])
+    assert [(r.label, r.seed, r.config.seed) for r in runs] == [
+        ("x", 0, 0), ("x", 1, 1), ("y", 0, 0), ("y", 1, 1)]
+    assert runs[1].config.beta == 3.0 and runs[2].config.beta == base.beta
+    assert runs[1].config.run_dir == os.path.join(str(tmp_path), "x", "seed1")
+    with pytest.raises(ValueError, match="unknown flag --nope"):
+        comparison.plan_runs(base, [("z", {"nope": "1"})], [0])
+
+
+def test_a_finished_run_is_reused_even_if_written_before_newer_fields(tmp_path):
+    run = comparison.plan_runs(TrainConfig(model_dir=str(tmp_path)), [("a", {})], [0])[0]
+    folder = run.config.run_dir
+    os.makedirs(folder)
+    older = json.loads(run.config.to_json())
+    del older["deterministic"]
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        json.dump(older, f)
+    assert comparison._finished(run.config) is None  # no results.json yet
+    with open(os.path.join(folder, "results.json"), "w") as f:
+        json.dump({"clean_accuracy": 0.9}, f)
+    assert comparison._finished(run.config) == {"clean_accuracy": 0.9}
+    changed = comparison.plan_runs(TrainConfig(model_dir=str(tmp_path), beta=1.0),
+                                   [("a", {})], [0])[0]
+    assert comparison._finished(changed.config) is None
+
+
+def _row(label, seed, clean, autoattack=None, method="trades"):
+    run = comparison.Run(label, seed, TrainConfig(seed=seed))
+    results = {"clean_accuracy": clean - 0.05, "pgd_accuracy": 0.5, "method": method,
+               "attack": "PGD-20 (CE)", "validation": {"clean_accuracy": 0.9},
+               "final_train_logs": {"proto_max_cos": 0.1}}
+    if autoattack is not None:
+        results["report"] = {"clean": clean, "pgd": 0.6, "fgsm": 0.7, "cw_linf": 0.65,
+                             "autoattack": autoattack}
+    return run, results
+
+
+def test_the_summary_takes_the_report_columns_when_every_run_was_evaluated(tmp_path):
+    rows = [_row("a", 0, 0.96, 0.50), _row("a", 1, 0.98, 0.60), _row("b", 0, 0.97)]
+    summary = comparison.summarise(rows)
+    a, b = summary["a"], summary["b"]
+    assert a["checkpoint"] == "best" and b["checkpoint"] == "last"
+    assert a["clean_accuracy"]["mean"] == pytest.approx(0.97)
+    assert a["autoattack_accuracy"]["std"] == pytest.approx(0.0707107, rel=1e-5)
+    assert b["clean_accuracy"]["mean"] == pytest.approx(0.92)
+    table = comparison.markdown_table(summary)
+    header = table.splitlines()[0]
+    assert "| FGSM % | CW∞ % | AutoAttack % |" in header
+    assert "| a | trades | 2 | 97.0 ± 1.4 | 60.0 ± 0.0 | 70.0 ± 0.0 | 65.0 ± 0.0 | 55.0 ± 7.1 |" \
+        in table
+    comparison.plot(summary, str(tmp_path / "plot.png"))
+    assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
