@@ -74,3 +74,19 @@ def test_the_summary_takes_the_report_columns_when_every_run_was_evaluated(tmp_p
         in table
     comparison.plot(summary, str(tmp_path / "plot.png"))
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_refuses_a_test_suite_on_runs_that_keep_the_test_set_unread(tmp_path):
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_dpnp.compare", "--suite=headline", "--nofinal_test",
+         f"--model_dir={tmp_path / 'cmp'}"],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": root})
+    errors = [line for line in result.stderr.splitlines() if ": error:" in line]
+    assert result.returncode != 0 and len(errors) == 1, result.stderr[-2000:]
+    assert "--nofinal_test keeps unread" in errors[0]
+    assert not (tmp_path / "cmp").exists()

@@ -1,0 +1,35 @@
+"""`evaluate_run`: a run directory's headline report at its own ε, written once and reused."""
+
+import json
+import os
+
+import pytest
+
+from keras_dpnp.config import TrainConfig
+from keras_dpnp.evaluation.run_report import evaluate_run
+from keras_dpnp.training import train
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    folder = str(tmp_path_factory.mktemp("run"))
+    train(TrainConfig(dataset="digits", method="pgd_at", width=0.25, epochs=1, epsilon=0.3,
+                      attack_step_size=0.1, attack_steps=2, batch_size=128, model_dir=folder),
+          verbose=0)
+    return folder
+
+
+def test_headline_report_uses_the_runs_attack_and_is_reused(run_dir):
+    results = evaluate_run(run_dir, "headline", progress=False)
+    assert (results["suite"], results["epsilon"], results["step_size"]) == ("headline", 0.3, 0.1)
+    names = [row["name"] for row in results["attacks"]]
+    assert names == ["clean", "fgsm", "pgd", "cw_linf", "autoattack"]
+    accuracy = {row["name"]: row["accuracy"] for row in results["attacks"]}
+    assert accuracy["autoattack"] <= min(accuracy["pgd"], accuracy["clean"])
+    assert results["model"]["path"] == os.path.join(run_dir, "best.keras")
+    saved = os.path.join(run_dir, "robustness.json")
+    with open(saved, encoding="utf-8") as f:
+        assert json.load(f)["attacks"] == results["attacks"]
+    before = os.stat(saved).st_mtime_ns
+    again = evaluate_run(run_dir, "headline", progress=False)
+    assert again["attacks"] == results["attacks"] and os.stat(saved).st_mtime_ns == before
