@@ -55,10 +55,10 @@ def _check_tf_config():
         index = int(task["index"])
     except (ValueError, KeyError, TypeError) as error:
         raise HardwareSetupError(f"TF_CONFIG is not valid: {error!r}; it needs cluster.worker "
-                         f"(a list of host:port) and task.type/task.index") from error
+                                 f"(a list of host:port) and task.type/task.index") from error
     if task.get("type") not in ("worker", "chief") or not 0 <= index < len(workers):
         raise HardwareSetupError(f"TF_CONFIG task {task} does not name one of the "
-                         f"{len(workers)} workers in cluster.worker")
+                                 f"{len(workers)} workers in cluster.worker")
 
 
 def check_global_batch(batch_size, strategy):

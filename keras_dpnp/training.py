@@ -214,6 +214,9 @@ def train(config: TrainConfig, *, verbose="auto", overwrite=False):
         config.dataset, data_dir=config.data_dir or None, manual_dir=config.manual_dir or None,
         validation_fraction=config.validation_fraction, seed=config.seed)
     info = splits.info
+    if len(splits.train[1]) < config.batch_size:
+        raise ValueError(f"--batch_size={config.batch_size} is larger than the "
+                         f"{len(splits.train[1])} training examples; lower it")
     run_dir = prepare_run_directory(config, overwrite)
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
@@ -229,9 +232,6 @@ def train(config: TrainConfig, *, verbose="auto", overwrite=False):
     with strategy.scope(), distribute.precision_policy(config.precision):
         model = build_model(config, info)
     steps_per_epoch = int(train_ds.cardinality())
-    if steps_per_epoch < 1:
-        raise ValueError(f"--batch_size={config.batch_size} is larger than the "
-                         f"{len(splits.train[1])} training examples; lower it")
     with strategy.scope():
         model.compile(optimizer=build_optimizer(config, steps_per_epoch))
     resuming = os.path.isdir(os.path.join(run_dir, "backup"))

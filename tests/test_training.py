@@ -131,6 +131,7 @@ def test_cli_errors_for_run_directory_and_batch_size_leave_the_old_run_untouched
     assert too_big.returncode != 0 and len(lines) == 1, too_big.stderr[-2000:]
     assert "--batch_size=5000 is larger than the 1212 training examples" in lines[0]
     assert "Traceback" not in too_big.stderr
+    assert not (tmp_path / "big").exists()
 
 
 def test_a_validation_only_run_leaves_the_test_set_unread(tmp_path):
