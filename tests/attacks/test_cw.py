@@ -5,21 +5,16 @@ import tensorflow as tf
 
 from keras_dpnp.attacks import cw
 from keras_dpnp.attacks.pgd import PGDConfig, pgd
-from keras_dpnp.data import load_dataset, make_dataset
 from conftest import tiny_model
+from digits_models import standard_digits_model
 
 
 @pytest.fixture(scope="module")
 def digits_model():
     """A standard-trained tiny CNN (~95 % clean) and 100 digits test images."""
-    keras.utils.set_random_seed(0)
-    splits = load_dataset("digits")
-    model = tiny_model("standard")
-    model.compile(optimizer=keras.optimizers.Adam(1e-2))
-    model.fit(make_dataset(*splits.train, batch_size=64, training=True), epochs=8,
-              shuffle=False, verbose=0)
-    x = splits.test[0][:100].astype(np.float32) / 255
-    return (lambda t: model(t, training=False)), x, splits.test[1][:100]
+    model, images, labels = standard_digits_model()
+    x = images[:100].astype(np.float32) / 255
+    return (lambda t: model(t, training=False)), x, labels[:100]
 
 
 def _fooled(logits_fn, x, y):
