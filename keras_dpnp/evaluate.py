@@ -129,10 +129,7 @@ def main(argv):
             restarts=f.restarts, corruption_settings=corruption_settings)
     except (loading.ModelLoadError, DatasetNotFoundError, ValueError) as error:
         cli.fail(str(error))
-    results["model"] = {"path": source.model_path, "method": getattr(model, "method_name", None),
-                        "head": getattr(model, "head_kind", None)}
-    results["dataset"] = {"name": splits.info.name, "split": "test",
-                          "source": splits.info.source, "test_points": int(len(splits.test[1]))}
+    report.describe_source(results, source.model_path, model, splits)
     folder = f.out or source.folder
     markdown, paths = report.write_report(results, folder)
     print(markdown)

@@ -8,7 +8,9 @@ import sys
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
+from conftest import tiny_model
 from keras_dpnp import training
 from keras_dpnp.config import TrainConfig
 
@@ -141,10 +143,6 @@ def test_a_validation_only_run_leaves_the_test_set_unread(tmp_path):
 
 
 def test_class_mean_prototypes_point_at_the_class_means_when_the_next_epoch_begins():
-    import tensorflow as tf
-
-    from conftest import tiny_model
-
     rng = np.random.default_rng(0)
     images = rng.random((60, 8, 8, 1)).astype("float32")
     labels = np.arange(60) % 10

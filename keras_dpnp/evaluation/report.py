@@ -287,6 +287,15 @@ def plot_embedding(entry, path):
     pyplot.close(figure)
 
 
+def describe_source(results, model_path, model, splits):
+    """Adds to `results` which model file and which data set (test split) it measured."""
+    results["model"] = {"path": model_path, "method": getattr(model, "method_name", None),
+                        "head": getattr(model, "head_kind", None)}
+    results["dataset"] = {"name": splits.info.name, "split": "test",
+                          "source": splits.info.source, "test_points": int(len(splits.test[1]))}
+    return results
+
+
 def write_report(results, folder):
     """Writes robustness.json, robustness.md and the plots its results allow (the ε sweep,
     the corruption heat-map, the feature embedding) into `folder`.

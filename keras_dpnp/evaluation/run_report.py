@@ -31,9 +31,6 @@ def evaluate_run(run_dir, suite="headline", *, checkpoint="best", seed=0, batch_
     results = robustness.evaluate_robustness(
         model, *splits.test, epsilon=config.epsilon, norm=config.attack_norm, suite=suite,
         seed=seed, batch_size=batch_size, step_size=config.attack_step_size, progress=progress)
-    results["model"] = {"path": source.model_path, "method": config.method,
-                        "head": getattr(model, "head_kind", None)}
-    results["dataset"] = {"name": splits.info.name, "split": "test",
-                          "source": splits.info.source, "test_points": int(len(splits.test[1]))}
+    report.describe_source(results, source.model_path, model, splits)
     report.write_report(results, source.folder)
     return results
