@@ -19,18 +19,24 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     (`synchronized=True`), masks, renormalisation and other ranks use the Keras implementation.
     """
 
-    def _fusable(self, inputs, mask):
-        return (keras.backend.backend() == "tensorflow" and len(inputs.shape) == 4
+    def _fusable(self, rank, mask):
+        return (keras.backend.backend() == "tensorflow" and rank == 4
                 and self.axis in (-1, 3) and mask is None and not self.synchronized
                 and not self.renorm and self.scale and self.center)
 
+    def image_epsilon(self):
+        """The ε added to the variance for 4-D (image) input."""
+        if self._fusable(4, None):
+            return max(self.epsilon, _MIN_FUSED_EPSILON)
+        return self.epsilon
+
     def call(self, inputs, training=None, mask=None):
-        if not self._fusable(inputs, mask):
+        if not self._fusable(len(inputs.shape), mask):
             return super().call(inputs, training=training, mask=mask)
         x = tf.cast(inputs, self.compute_dtype)
         gamma = tf.cast(self.gamma, tf.float32)
         beta = tf.cast(self.beta, tf.float32)
-        epsilon = max(self.epsilon, _MIN_FUSED_EPSILON)
+        epsilon = self.image_epsilon()
         if training and self.trainable:
             empty = tf.constant([], tf.float32)
             y, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(

@@ -119,3 +119,22 @@ def test_prototype_methods_refuse_a_linear_head():
 def test_unknown_method_lists_the_known_ones():
     with pytest.raises(ValueError, match="unknown method 'foo'.*adv_dpnp"):
         tiny_model("foo")
+
+
+def test_training_attack_on_folded_batchnorm_matches_the_model_call(batch):
+    """The attack runs on the BatchNorm-folded pass: same examples as PGD on `model(x)`."""
+    from keras_dpnp.attacks.pgd import pgd
+
+    x, y = batch
+    model = tiny_model(attack={"epsilon": 0.2, "step_size": 0.05, "steps": 3,
+                               "objective": "ce", "random_start": False})
+    assert len(model._folded_backbone.folded_layers) == 3
+    rng = np.random.default_rng(1)
+    for layer in model.backbone.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.moving_mean.assign(rng.normal(0.0, 0.1, layer.moving_mean.shape))
+            layer.moving_variance.assign(rng.uniform(0.5, 2.0, layer.moving_variance.shape))
+    folded = model.adversarial_examples(x, y)
+    plain = pgd(lambda images: model(images, training=False), x, y, model.attack_config)
+    assert float(tf.reduce_max(tf.abs(folded - x))) == pytest.approx(0.15, abs=1e-6)
+    np.testing.assert_array_equal(folded.numpy(), plain.numpy())
