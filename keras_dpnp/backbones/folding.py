@@ -108,7 +108,7 @@ class FoldedInference:
         try:
             config = backbone.get_config()
             inputs, readers = _graph(config)
-        except (NotImplementedError, KeyError, TypeError, IndexError):
+        except (NotImplementedError, KeyError, TypeError, IndexError, ValueError):
             return None
         layer = backbone.get_layer
         batchnorm_of = {}
