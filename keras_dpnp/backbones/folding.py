@@ -5,9 +5,9 @@ convolution followed by it equals one convolution with kernel W·s and bias o. T
 training step runs the backbone in inference mode and needs only input gradients: folded, each
 conv → BatchNorm → ReLU becomes one fused convolution forward and one input-gradient convolution
 backward, instead of three forward kernels and a BatchNorm gradient that also computes the unused
-γ and β gradients. On a CPU, float32 3×3 convolutions on maps of at most 16 pixels run in Winograd's
-form (`winograd.py`), which oneDNN computes twice as fast there. The function is the same up to
-rounding (the folded kernel is rounded once to the compute dtype).
+γ and β gradients. On a CPU, float32 3×3 convolutions on maps of at most 16 pixels run in
+Winograd's form (`winograd.py`), which oneDNN computes twice as fast there. The function is the
+same up to rounding (the folded kernel is rounded once to the compute dtype).
 """
 
 import collections
