@@ -1,4 +1,4 @@
-"""3×3 stride-1 "same" convolution by Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray, 2016).
+"""3×3 stride-1 "same" convolution in Winograd's form F(2×2, 3×3) (Lavin & Gray, 2016).
 
 Each 2×2 output tile is computed from a 4×4 input tile with 16 multiplications per channel pair
 instead of 36: the convolution becomes 16 matrix products of (images · tiles, C) by (C, K), with
