@@ -4,6 +4,7 @@ import tensorflow as tf
 
 import keras
 
+from keras_dpnp.attacks.pgd import pgd
 from keras_dpnp.methods import prototype_losses
 from conftest import tiny_model
 
@@ -123,8 +124,6 @@ def test_unknown_method_lists_the_known_ones():
 
 def test_training_attack_on_folded_batchnorm_matches_the_model_call(batch):
     """The attack runs on the BatchNorm-folded pass: same examples as PGD on `model(x)`."""
-    from keras_dpnp.attacks.pgd import pgd
-
     x, y = batch
     model = tiny_model(attack={"epsilon": 0.2, "step_size": 0.05, "steps": 3,
                                "objective": "ce", "random_start": False})
