@@ -4,7 +4,8 @@
 
 `--model` is an export folder written by `python -m export`, or a run directory / .keras file
 (exported, with verification, to a temporary folder first). Every backend gets the same random
-float32 images; each (backend, batch size) cell runs for `--seconds` after warm-up calls.
+float32 images; each (backend, batch size) cell runs for `--seconds` after warm-up calls
+(`keras_dpnp.benchmarks.inference`).
 Prints a Markdown table; writes the figures as JSON to `--output` (else prints them).
 """
 
@@ -15,8 +16,8 @@ import tempfile
 import tensorflow as tf
 from absl import app, flags, logging
 
-from export.benchmark import format_table, run_benchmark
 from keras_dpnp import cli
+from keras_dpnp.benchmarks.inference import format_table, run_benchmark
 from keras_dpnp.exporting import ExportError, export_model
 from keras_dpnp.files import write_text
 

@@ -7,9 +7,10 @@ from keras_dpnp.config import TrainConfig
 from keras_dpnp.data import DATASETS, DatasetNotFoundError, load_dataset, make_dataset
 from keras_dpnp.evaluation.accuracy import accuracy_under_pgd
 from keras_dpnp.heads import LinearHead, PrototypeHead
-from keras_dpnp.methods import METHODS, LossWeights
+from keras_dpnp.methods import METHODS, LossForm, LossWeights
 from keras_dpnp.model import AdvDPNP
-from keras_dpnp.training import ClassMeanPrototypes, build_model, train
+from keras_dpnp.training.callbacks import ClassMeanPrototypes, EpochSchedules
+from keras_dpnp.training.loop import build_model, train
 
 # Evaluation and export pull in onnx, tf2onnx, cleverhans and scikit-learn: loaded on first use.
 _LAZY = {
@@ -33,8 +34,8 @@ def __getattr__(name):
 
 
 __all__ = [
-    "AdvDPNP", "BACKBONES", "ClassMeanPrototypes", "DATASETS", "DatasetNotFoundError", "ExportError", "LinearHead",
-    "LossWeights", "METHODS", "PGDConfig", "PrototypeHead", "TrainConfig", "VerificationError",
+    "AdvDPNP", "BACKBONES", "ClassMeanPrototypes", "DATASETS", "DatasetNotFoundError",
+    "EpochSchedules", "ExportError", "LinearHead", "LossForm", "LossWeights", "METHODS", "PGDConfig", "PrototypeHead", "TrainConfig", "VerificationError",
     "accuracy_under_pgd", "autoattack", "build_backbone", "build_model",
     "corruption_accuracy", "evaluate_robustness", "feature_geometry",
     "evaluate_run", "export_model", "load_dataset", "losses", "make_dataset", "pgd", "train",

@@ -2,7 +2,8 @@
 
 Measures images/s of a clean step, a PGD Adv-DPNP step and a PGD PGD-AT step on synthetic
 CIFAR-shaped data, for each backbone and precision, with achieved GFLOP/s against the measured
-matmul GFLOP/s, peak memory and retraces after the first step (see `keras_dpnp.benchmarking`).
+matmul GFLOP/s, peak memory and retraces after the first step (see
+`keras_dpnp.benchmarks.training_step`).
 Each case runs in a fresh process. Prints a Markdown table and the JSON (or writes it to
 --output).
 """
@@ -33,46 +34,46 @@ flags.DEFINE_string("output", "", "Write the JSON here instead of printing it.")
 
 def _run_isolated(case):
     """`run_case` in a fresh process: its own peak memory, dtype policy and thread pools."""
-    from keras_dpnp import benchmarking
+    from keras_dpnp.benchmarks import training_step
 
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
-        return pool.submit(benchmarking.run_case, case).result()
+        return pool.submit(training_step.run_case, case).result()
 
 
 def main(argv):
     if len(argv) > 1:
         cli.fail(f"unexpected arguments {argv[1:]}; every option is a --flag")
-    from keras_dpnp import benchmarking
+    from keras_dpnp.benchmarks import training_step
     from keras_dpnp.backbones import BACKBONES
 
     f = flags.FLAGS
     unknown = sorted(set(f.models) - set(BACKBONES))
     if unknown:
         cli.fail(f"--models: unknown backbones {unknown}; choose from {list(BACKBONES)}")
-    environment = benchmarking.environment()
+    environment = training_step.environment()
     precisions = f.precisions or ["float32", "mixed_bfloat16"] + (
         ["mixed_float16"] if environment["gpus"] else [])
     try:
-        cases = [benchmarking.Case(backbone=model, precision=precision, step=step,
+        cases = [training_step.Case(backbone=model, precision=precision, step=step,
                                    batch_size=f.batch_size, image_size=f.image_size,
                                    width=f.width, attack_steps=f.attack_steps,
                                    warmup_steps=f.warmup_steps, timed_steps=f.timed_steps)
                  for model in f.models for precision in precisions for step in f.steps]
     except ValueError as error:
         cli.fail(str(error))
-    dtypes = sorted({benchmarking.matmul_dtype(p) for p in precisions})
-    peaks = {dtype: benchmarking.matmul_gflops(dtype, f.matmul_size) for dtype in dtypes}
+    dtypes = sorted({training_step.matmul_dtype(p) for p in precisions})
+    peaks = {dtype: training_step.matmul_gflops(dtype, f.matmul_size) for dtype in dtypes}
     rows = []
     for case in cases:
         rows.append(_run_isolated(case))
         print(f"measured {case.backbone} {case.precision} {case.step}: "
               f"{rows[-1]['images_per_second']:.1f} img/s", flush=True)
-    benchmarking.add_peak_fractions(rows, peaks)
+    training_step.add_peak_fractions(rows, peaks)
     report = {"environment": environment, "matmul_gflops": peaks,
-              "flop_counting": benchmarking.__doc__.split("\n\n", 1)[1].strip(),
+              "flop_counting": training_step.__doc__.split("\n\n", 1)[1].strip(),
               "results": rows}
-    print("\n" + benchmarking.markdown_table(rows) + "\n")
+    print("\n" + training_step.markdown_table(rows) + "\n")
     print("matmul peak GFLOP/s: " + ", ".join(f"{d} {g:.0f}" for d, g in peaks.items()))
     text = json.dumps(report, indent=2)
     if f.output:

@@ -28,7 +28,7 @@ flags.DEFINE_enum("suite", None, ["headline", "quick", "standard", "full"],
 def main(argv):
     if len(argv) > 1:
         cli.fail(f"unexpected arguments {argv[1:]}; every option is a --flag")
-    from keras_dpnp import comparison
+    from keras_dpnp.training import comparison
 
     try:
         base = config_from_flags(flags.FLAGS)

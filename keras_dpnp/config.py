@@ -17,10 +17,9 @@ from keras_dpnp import losses
 from keras_dpnp.attacks.pgd import NORMS, PGDConfig
 from keras_dpnp.backbones import BACKBONES
 from keras_dpnp.data import DATASETS
-from keras_dpnp.distribute import PRECISIONS, STRATEGIES
-from keras_dpnp.heads import LOGIT_FORMS, PROTOTYPE_INITS
-from keras_dpnp.methods import ALIGN_TARGETS, METHODS, LossWeights
-from keras_dpnp.model import HEADS
+from keras_dpnp.heads import HEADS, LOGIT_FORMS, PROTOTYPE_INITS
+from keras_dpnp.methods import ALIGN_TARGETS, METHODS, LossForm, LossWeights, get_method
+from keras_dpnp.training.distribute import PRECISIONS, STRATEGIES
 
 OPTIMIZERS = ("sgd", "adam")
 LR_SCHEDULES = ("cosine", "piecewise", "constant")
@@ -69,12 +68,12 @@ class TrainConfig:
     margin: float = _field(LossWeights.margin, "m: repulsion margin.", minimum=0.0)
     separation_weight: float = _field(LossWeights.separation, "λ_sep: prototype separation.",
                                       minimum=0.0)
-    separation: str = _field(LossWeights.separation_form, "Separation term form.",
+    separation: str = _field(LossForm.separation, "Separation term form.",
                              choices=losses.SEPARATION_FORMS)
     beta: float = _field(LossWeights.beta, "β: clean/adversarial consistency KL.", minimum=0.0)
     adv_ce_weight: float = _field(LossWeights.adv_ce, "λ_adv: adversarial cross-entropy.",
                                   minimum=0.0)
-    align_target: str = _field(LossWeights.align_target,
+    align_target: str = _field(LossForm.align_target,
                                "What alignment moves: both features and prototypes, or features.",
                                choices=ALIGN_TARGETS)
     dual_branch: bool = _field(True, "Keep adversarial terms away from the prototypes.")
@@ -130,9 +129,7 @@ class TrainConfig:
                 raise ValueError(f"--{f.name} must be > {meta['above']}, got {value}")
         if self.validation_fraction >= 1:
             raise ValueError(f"--validation_fraction must be < 1, got {self.validation_fraction}")
-        if self.method not in ("adv_dpnp", "dpnp") or self.head != "linear":
-            return
-        raise ValueError(f"--method={self.method} needs the prototype head; drop --head=linear")
+        get_method(self.method).head_for(self.head)
 
     @property
     def run_name(self):
@@ -146,15 +143,17 @@ class TrainConfig:
         return LossWeights(
             ce=self.ce_weight, align=self.align_weight, repel=self.repel_weight,
             margin=self.margin, separation=self.separation_weight, beta=self.beta,
-            adv_ce=self.adv_ce_weight, separation_form=self.separation,
-            align_target=self.align_target, dual_branch=self.dual_branch)
+            adv_ce=self.adv_ce_weight)
+
+    def loss_form(self):
+        return LossForm(separation=self.separation, align_target=self.align_target,
+                        dual_branch=self.dual_branch)
 
     def train_attack(self):
-        """The training attack; None keeps the method's own objective."""
-        objective = None if self.attack_objective == "auto" else self.attack_objective
-        return {"epsilon": self.epsilon, "step_size": self.attack_step_size,
-                "steps": self.attack_steps, "norm": self.attack_norm,
-                **({"objective": objective} if objective else {})}
+        """The training attack; `--attack_objective=auto` takes the method's own objective."""
+        return get_method(self.method).training_attack(
+            self.attack_objective, epsilon=self.epsilon, step_size=self.attack_step_size,
+            steps=self.attack_steps, norm=self.attack_norm)
 
     def eval_attack(self, steps):
         """PGD with the CE objective at the training ε and step, for reported accuracy."""
@@ -171,8 +170,12 @@ class TrainConfig:
             values[key] = parse_value(fields[key].type, key, text)
         return dataclasses.replace(self, **values)
 
+    def to_dict(self):
+        """The flat {flag name: value} dict that config.json holds."""
+        return dataclasses.asdict(self)
+
     def to_json(self):
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     def matches_saved(self, text):
         """Whether a saved `config.json` describes this same run.
@@ -187,7 +190,13 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, text):
-        values = json.loads(text)
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, values):
+        """The config of a flat dict such as `to_dict` gives; absent keys take defaults."""
+        if not isinstance(values, dict):
+            raise ValueError(f"a config must be a JSON object, got {type(values).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:

@@ -9,7 +9,7 @@ from best.keras (else last.keras; --checkpoint=last picks last.keras); a bare .k
 robustness.json, robustness.md and robust_accuracy_vs_epsilon.png into --out (default: the run
 directory, or the .keras file's folder) and prints the table; `--suite=full` adds the CIFAR-10-C
 corruptions (corruption_accuracy.png) and the feature geometry (feature_embedding.png). The
-library call is `keras_dpnp.evaluation.robustness.evaluate_robustness`.
+library call is `keras_dpnp.evaluation.run_report.evaluate_model`.
 """
 
 import os
@@ -17,6 +17,7 @@ import os
 from absl import app, flags
 
 from keras_dpnp import cli
+from keras_dpnp.config import parse_number
 
 flags.DEFINE_string("model", None, "Run directory or .keras file to evaluate.")
 flags.DEFINE_enum("checkpoint", "best", ["best", "last"],
@@ -57,81 +58,43 @@ flags.mark_flag_as_required("model")
 
 
 def _number(name, text):
-    from keras_dpnp.config import parse_number
-
     try:
         return parse_number(text)
     except (ValueError, ZeroDivisionError):
         cli.fail(f"--{name}={text} is not a number (fractions such as 8/255 work)")
 
 
-def _attack_settings(config, model):
-    """ε, norm and step from the flags, else the run config, else the model's training attack."""
-    trained = config.train_attack() if config else getattr(model, "attack_config", None)
-    if trained is not None and not isinstance(trained, dict):
-        trained = {"epsilon": trained.epsilon, "step_size": trained.step_size,
-                   "norm": trained.norm}
-    trained = trained or {}
-    f = flags.FLAGS
-    epsilon = _number("epsilon", f.epsilon) if f.epsilon else trained.get("epsilon", 0.0)
-    if not epsilon > 0:
-        cli.fail("no attack radius: the run was trained with ε = 0, so pass --epsilon")
-    norm = f.norm or trained.get("norm", "linf")
-    if f.step_size:
-        step = _number("step_size", f.step_size)
-    elif trained.get("epsilon") and norm == trained.get("norm"):
-        step = trained["step_size"] * epsilon / trained["epsilon"]
-    else:
-        step = None
-    return epsilon, norm, step
-
-
-def _corruption_settings(dataset, data_dir):
-    from keras_dpnp.evaluation.corruptions import CorruptionSettings
-
+def _corruption_options():
+    """The `CorruptionSettings` fields the flags give (the data set comes from the run)."""
     f = flags.FLAGS
     try:
         severities = [int(s) for s in f.severities] if f.severities else None
     except ValueError:
         cli.fail(f"--severities={','.join(f.severities)} must list integers from 1 to 5")
     chosen = {"corruptions": f.corruptions, "severities": severities}
-    return CorruptionSettings(
-        source=f.corruption_source, dataset=dataset, data_dir=data_dir,
-        cache_dir=os.path.expanduser(f.corruption_cache) if f.corruption_cache else None,
-        **{key: value for key, value in chosen.items() if value})
+    return {"source": f.corruption_source,
+            "cache_dir": os.path.expanduser(f.corruption_cache) if f.corruption_cache else None,
+            **{key: value for key, value in chosen.items() if value}}
 
 
 def main(argv):
     if len(argv) > 1:
         cli.fail(f"unexpected arguments {argv[1:]}; every option is a --flag")
-    from keras_dpnp.data import DatasetNotFoundError, load_dataset
-    from keras_dpnp.evaluation import loading, report, robustness
+    from keras_dpnp.data import DatasetNotFoundError
+    from keras_dpnp.evaluation.run_report import evaluate_model
+    from keras_dpnp.training.run_dir import ModelLoadError
 
     f = flags.FLAGS
     try:
-        source = loading.find_model(f.model, f.checkpoint)
-        config = source.config
-        dataset = f.dataset or (config.dataset if config else None)
-        if dataset is None:
-            cli.fail(f"{f.model} is a bare .keras file: pass --dataset (the data set it was "
-                     f"trained on)")
-        data_dir = f.data_dir or (config.data_dir if config else None) or None
-        corruption_settings = _corruption_settings(dataset, data_dir)
-        model = loading.load_model(source.model_path)
-        splits = load_dataset(
-            dataset, data_dir=data_dir,
-            manual_dir=f.manual_dir or (config.manual_dir if config else None) or None)
-        loading.check_fits_data(model, splits.info)
-        epsilon, norm, step = _attack_settings(config, model)
-        results = robustness.evaluate_robustness(
-            model, *splits.test, epsilon=epsilon, norm=norm, suite=f.suite,
-            num_points=f.num_points, seed=f.seed, batch_size=f.batch_size, step_size=step,
-            restarts=f.restarts, corruption_settings=corruption_settings)
-    except (loading.ModelLoadError, DatasetNotFoundError, ValueError) as error:
+        _, markdown, paths = evaluate_model(
+            f.model, f.suite, checkpoint=f.checkpoint, dataset=f.dataset,
+            data_dir=f.data_dir, manual_dir=f.manual_dir,
+            epsilon=_number("epsilon", f.epsilon) if f.epsilon else None, norm=f.norm,
+            step_size=_number("step_size", f.step_size) if f.step_size else None,
+            num_points=f.num_points, seed=f.seed, batch_size=f.batch_size,
+            restarts=f.restarts, corruptions=_corruption_options(), out=f.out)
+    except (ModelLoadError, DatasetNotFoundError, ValueError) as error:
         cli.fail(str(error))
-    report.describe_source(results, source.model_path, model, splits)
-    folder = f.out or source.folder
-    markdown, paths = report.write_report(results, folder)
     print(markdown)
     print(f"report written to {os.path.abspath(paths['json'])}")
 

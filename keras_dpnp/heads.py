@@ -6,6 +6,8 @@ from keras import ops
 
 PROTOTYPE_INITS = ("random", "orthogonal", "simplex", "class_means")
 LOGIT_FORMS = ("dot", "cosine")
+# Head choices of a model; `auto` is the method's default (`Method.head_for`).
+HEADS = ("auto", "prototype", "linear")
 
 
 def prototype_init_values(kind, num_classes, dim, seed=0):

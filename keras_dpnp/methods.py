@@ -11,16 +11,19 @@ import dataclasses
 import tensorflow as tf
 
 from keras_dpnp import losses
+from keras_dpnp.attacks.pgd import PGDConfig
+from keras_dpnp.heads import HEADS
 
 ALIGN_TARGETS = ("both", "features")
 
 
 @dataclasses.dataclass(frozen=True)
 class LossWeights:
-    """Weights and forms of the Adv-DPNP loss (SPEC §2); every one may be set to 0.
+    """Weights of the Adv-DPNP loss terms and the repulsion margin (SPEC §2); each may be 0.
 
-    Defaults are SPEC's starting values except alignment: 10/r² (r = 4) pulling the features
-    only, chosen on validation in README "Prototype geometry" (SPEC's start: 0.1/r², both).
+    Defaults are SPEC's starting values except alignment: 10/r² (r = 4), chosen on validation
+    with `LossForm.align_target='features'` (docs/results_digits.md, "Prototype geometry";
+    SPEC's start: 0.1/r² on both).
     """
 
     ce: float = 1.0
@@ -30,19 +33,48 @@ class LossWeights:
     separation: float = 0.1
     beta: float = 6.0
     adv_ce: float = 0.0
-    separation_form: str = "max_cos"
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            if getattr(self, field.name) < 0:
+                raise ValueError(f"loss weight {field.name} must be >= 0, got "
+                                 f"{getattr(self, field.name)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class LossForm:
+    """How the prototype terms are formed: the separation term's form, what alignment moves
+    (`features`: the prototype in the alignment term is under `stop_gradient`; `both`), and
+    the dual-branch rule (adversarial terms see fixed prototypes)."""
+
+    separation: str = "max_cos"
     align_target: str = "features"
     dual_branch: bool = True
 
     def __post_init__(self):
-        for name in ("ce", "align", "repel", "margin", "separation", "beta", "adv_ce"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"loss weight {name} must be >= 0, got {getattr(self, name)}")
-        if self.separation_form not in losses.SEPARATION_FORMS:
+        if self.separation not in losses.SEPARATION_FORMS:
             raise ValueError(f"separation form must be one of {losses.SEPARATION_FORMS}, "
-                             f"got {self.separation_form!r}")
+                             f"got {self.separation!r}")
         if self.align_target not in ALIGN_TARGETS:
-            raise ValueError(f"align target must be one of {ALIGN_TARGETS}, got {self.align_target!r}")
+            raise ValueError(f"align target must be one of {ALIGN_TARGETS}, got "
+                             f"{self.align_target!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Batch:
+    """What a method sees of a training batch.
+
+    `features` and `adversarial_features` are the backbone's outputs in training mode on the
+    clean and adversarial images (None where the method does not use them); `head` maps
+    features to logits (the prototype head also gives `class_vectors()` and `logits_with`);
+    `align_scale` is the alignment warm-up factor of this epoch.
+    """
+
+    labels: tf.Tensor
+    head: object
+    features: tf.Tensor | None = None
+    adversarial_features: tf.Tensor | None = None
+    align_scale: tf.Tensor | float = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,17 +93,41 @@ class BatchLosses:
 
 
 class Method(abc.ABC):
-    """Base of every training method."""
+    """Base of every training method.
+
+    `uses_clean`: the method's loss reads the clean features (every method but PGD-AT).
+    """
 
     name = ""
     default_head = "linear"
     attack_objective = None
     needs_prototypes = False
+    uses_clean = True
     term_names = ("ce",)
 
+    def head_for(self, head="auto"):
+        """The head kind this method trains with: `head`, or the method's default for 'auto'."""
+        if head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {head!r}")
+        kind = self.default_head if head == "auto" else head
+        if self.needs_prototypes and kind != "prototype":
+            raise ValueError(f"--method={self.name} needs the prototype head; drop "
+                             f"--head={head}")
+        return kind
+
+    def training_attack(self, objective="auto", **settings):
+        """The `PGDConfig` of the training attack; `objective='auto'` takes the method's own
+        (CE for a method that trains without an attack). `settings`: the other fields."""
+        if objective == "auto":
+            objective = self.attack_objective or "ce"
+        return PGDConfig(objective=objective, **settings)
+
     @abc.abstractmethod
-    def batch_losses(self, model, x, y, x_adv):
-        """`x_adv` is None when `attack_objective` is None."""
+    def batch_losses(self, batch, weights, form):
+        """The `BatchLosses` of a `Batch` under `LossWeights` and a `LossForm`.
+
+        `batch.adversarial_features` is None when `attack_objective` is None.
+        """
 
 
 METHODS = {}
@@ -95,9 +151,9 @@ class Standard(Method):
 
     name = "standard"
 
-    def batch_losses(self, model, x, y, x_adv):
-        logits = model(x, training=True)
-        ce = losses.cross_entropy(logits, y)
+    def batch_losses(self, batch, weights, form):
+        logits = batch.head(batch.features)
+        ce = losses.cross_entropy(logits, batch.labels)
         return BatchLosses(total=ce, terms={"ce": ce}, logits=logits)
 
 
@@ -111,11 +167,12 @@ class PGDAT(Method):
 
     name = "pgd_at"
     attack_objective = "ce"
+    uses_clean = False
     term_names = ("adv_ce",)
 
-    def batch_losses(self, model, x, y, x_adv):
-        adv_logits = model(x_adv, training=True)
-        adv_ce = losses.cross_entropy(adv_logits, y)
+    def batch_losses(self, batch, weights, form):
+        adv_logits = batch.head(batch.adversarial_features)
+        adv_ce = losses.cross_entropy(adv_logits, batch.labels)
         return BatchLosses(total=adv_ce, terms={"adv_ce": adv_ce}, logits=None,
                            adversarial_logits=adv_logits)
 
@@ -128,12 +185,12 @@ class TRADES(Method):
     attack_objective = "kl"
     term_names = ("ce", "consistency")
 
-    def batch_losses(self, model, x, y, x_adv):
-        logits = model(x, training=True)
-        adv_logits = model(x_adv, training=True)
-        terms = {"ce": losses.cross_entropy(logits, y),
+    def batch_losses(self, batch, weights, form):
+        logits = batch.head(batch.features)
+        adv_logits = batch.head(batch.adversarial_features)
+        terms = {"ce": losses.cross_entropy(logits, batch.labels),
                  "consistency": losses.kl_divergence(logits, adv_logits)}
-        total = terms["ce"] + model.loss_weights_config.beta * terms["consistency"]
+        total = terms["ce"] + weights.beta * terms["consistency"]
         return BatchLosses(total=total, terms=terms, logits=logits, adversarial_logits=adv_logits)
 
 
@@ -145,41 +202,41 @@ class MART(Method):
     attack_objective = "ce"
     term_names = ("boosted_ce", "weighted_kl")
 
-    def batch_losses(self, model, x, y, x_adv):
-        logits = model(x, training=True)
-        adv_logits = model(x_adv, training=True)
+    def batch_losses(self, batch, weights, form):
+        y = batch.labels
+        logits = batch.head(batch.features)
+        adv_logits = batch.head(batch.adversarial_features)
         terms = {"boosted_ce": losses.boosted_cross_entropy(adv_logits, y),
                  "weighted_kl": losses.misclassification_aware_kl(logits, adv_logits, y)}
-        total = terms["boosted_ce"] + model.loss_weights_config.beta * terms["weighted_kl"]
+        total = terms["boosted_ce"] + weights.beta * terms["weighted_kl"]
         return BatchLosses(total=total, terms=terms, logits=logits, adversarial_logits=adv_logits)
 
 
-def prototype_losses(model, x, y, x_adv):
+def prototype_losses(batch, weights, form):
     """The Adv-DPNP objective with the dual-branch rule.
 
     The clean branch sees the live prototypes `C`; the adversarial branch sees `stop_gradient(C)`
-    (unless `dual_branch` is off), so adversarial terms move the feature extractor only.
+    (unless `form.dual_branch` is off), so adversarial terms move the feature extractor only.
+    Without adversarial features it is DPNP's clean branch alone.
     """
-    w = model.loss_weights_config
-    head = model.head
-    align_scale = tf.cast(model.align_warmup, tf.float32)
-    z = model.backbone(x, training=True)
+    w, head, y, z = weights, batch.head, batch.labels, batch.features
+    align_scale = tf.cast(batch.align_scale, tf.float32)
     class_vectors = head.class_vectors()
     logits = head.logits_with(z, class_vectors)
-    anchors = tf.stop_gradient(class_vectors) if w.align_target == "features" else class_vectors
+    anchors = tf.stop_gradient(class_vectors) if form.align_target == "features" else class_vectors
     terms = {
         "ce": losses.cross_entropy(logits, y),
         "align": losses.alignment(z, tf.gather(anchors, y)),
         "repel": losses.repulsion(logits, y, w.margin),
-        "separation": losses.separation(class_vectors, w.separation_form),
+        "separation": losses.separation(class_vectors, form.separation),
     }
     total = (w.ce * terms["ce"] + w.align * align_scale * terms["align"]
              + w.repel * terms["repel"] + w.separation * terms["separation"])
     adversarial_logits = None
-    if x_adv is not None:
-        fixed = tf.stop_gradient(class_vectors) if w.dual_branch else class_vectors
-        fixed_anchors = tf.stop_gradient(fixed) if w.align_target == "features" else fixed
-        z_adv = model.backbone(x_adv, training=True)
+    if batch.adversarial_features is not None:
+        fixed = tf.stop_gradient(class_vectors) if form.dual_branch else class_vectors
+        fixed_anchors = tf.stop_gradient(fixed) if form.align_target == "features" else fixed
+        z_adv = batch.adversarial_features
         adversarial_logits = head.logits_with(z_adv, fixed)
         terms["align_adv"] = losses.alignment(z_adv, tf.gather(fixed_anchors, y))
         terms["consistency"] = losses.kl_divergence(head.logits_with(z, fixed), adversarial_logits)
@@ -199,8 +256,8 @@ class DPNP(Method):
     needs_prototypes = True
     term_names = CLEAN_TERMS
 
-    def batch_losses(self, model, x, y, x_adv):
-        return prototype_losses(model, x, y, None)
+    def batch_losses(self, batch, weights, form):
+        return prototype_losses(batch, weights, form)
 
 
 @register
@@ -213,5 +270,5 @@ class AdvDPNP(Method):
     needs_prototypes = True
     term_names = CLEAN_TERMS + ADVERSARIAL_TERMS
 
-    def batch_losses(self, model, x, y, x_adv):
-        return prototype_losses(model, x, y, x_adv)
+    def batch_losses(self, batch, weights, form):
+        return prototype_losses(batch, weights, form)

@@ -5,22 +5,30 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from keras_dpnp import losses, methods
+from keras_dpnp import compat, losses, methods
 from keras_dpnp.attacks.pgd import PGDConfig, pgd
 from keras_dpnp.backbones.folding import FoldedInference
 from keras_dpnp.heads import LinearHead, PrototypeHead
-
-HEADS = ("auto", "prototype", "linear")
 # Scales the attack objective of a float16 model so that input gradients do not underflow.
 FLOAT16_ATTACK_LOSS_SCALE = 1024.0
 GEOMETRY_LOGS = ("proto_max_cos", "proto_mean_cos", "align_ratio", "feature_norm")
 _ATTACK_SEED_KEY = "attack_seed_state"
 
 
+# Keys of `LossForm` that `.keras` files written before it stored under "loss_weights".
+_FORM_KEYS_IN_OLD_FILES = {"separation_form": "separation", "align_target": "align_target",
+                           "dual_branch": "dual_branch"}
+
+
 def _as_dataclass(cls, value):
     if value is None:
         return cls()
     return value if isinstance(value, cls) else cls(**value)
+
+
+def _linear_warmup(epoch, epochs):
+    """The fraction of a linear warm-up over `epochs` epochs reached at `epoch` (from 0)."""
+    return min(1.0, epoch / epochs) if epochs else 1.0
 
 
 def _for_keras_reduction(results):
@@ -30,9 +38,7 @@ def _for_keras_reduction(results):
     which rejects scalars; the results are synchronised metric values, so a one-element vector
     reduces to the same scalar.
     """
-    strategy = tf.distribute.get_strategy()
-    if (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-            and strategy.extended._in_multi_worker_mode()):
+    if compat.in_multi_worker_mode(tf.distribute.get_strategy()):
         return {name: tf.reshape(value, [1]) for name, value in results.items()}
     return results
 
@@ -53,22 +59,23 @@ class AdvDPNP(keras.Model):
         radius, logits, logit_scale, prototype_init: the prototype head (see `PrototypeHead`).
         method: a name in `METHODS`.
         loss_weights: `LossWeights` (or its dict) for the prototype methods.
-        attack: `PGDConfig` (or dict) of the training attack; its objective defaults to the
-            method's own.
-        eval_attack: `PGDConfig` used by `test_step`; None reports clean accuracy only.
+        loss_form: `LossForm` (or its dict): separation form, alignment target, dual branch.
+        attack: `PGDConfig` of the training attack (a dict of its fields from a saved config;
+            a missing objective is the method's own); None: the method's default attack.
+        eval_attack: `PGDConfig` (or its dict) used by `test_step`; None reports clean accuracy
+            only.
+        align_warmup_epochs: epochs over which the alignment weight ramps up from 0.
+        epsilon_warmup_epochs: epochs over which the training ε ramps up from ε/N.
         seed: seeds the attacks' random starts.
     """
 
     def __init__(self, backbone, num_classes, *, head="auto", radius=4.0, logits="dot",
                  logit_scale=10.0, prototype_init="random", method="adv_dpnp",
-                 loss_weights=None, attack=None, eval_attack=None, seed=0, **kwargs):
+                 loss_weights=None, loss_form=None, attack=None, eval_attack=None,
+                 align_warmup_epochs=0, epsilon_warmup_epochs=0, seed=0, **kwargs):
         super().__init__(**kwargs)
         self.method = methods.get_method(method)
-        if head not in HEADS:
-            raise ValueError(f"head must be one of {HEADS}, got {head!r}")
-        head_kind = self.method.default_head if head == "auto" else head
-        if self.method.needs_prototypes and head_kind != "prototype":
-            raise ValueError(f"method {method!r} needs the prototype head, got head={head!r}")
+        head_kind = self.method.head_for(head)
         self.backbone = backbone
         self._folded_backbone = FoldedInference.of(backbone)
         self.num_classes = int(num_classes)
@@ -82,11 +89,14 @@ class AdvDPNP(keras.Model):
         self.head_options = {"radius": float(radius), "logits": logits,
                              "logit_scale": float(logit_scale), "prototype_init": prototype_init}
         self.loss_weights_config = _as_dataclass(methods.LossWeights, loss_weights)
-        if attack is None or isinstance(attack, dict) and "objective" not in attack:
-            attack = {**(attack or {}), "objective": self.method.attack_objective or "ce"}
-        self.attack_config = _as_dataclass(PGDConfig, attack)
+        self.loss_form = _as_dataclass(methods.LossForm, loss_form)
+        if not isinstance(attack, PGDConfig):
+            attack = self.method.training_attack(**(attack or {}))
+        self.attack_config = attack
         self.eval_attack_config = (None if eval_attack is None
                                    else _as_dataclass(PGDConfig, eval_attack))
+        self.align_warmup_epochs = int(align_warmup_epochs)
+        self.epsilon_warmup_epochs = int(epsilon_warmup_epochs)
         self.seed = int(seed)
         self.attack_seed = keras.random.SeedGenerator(seed, name="attack_seed")
         self.align_warmup = self.add_weight(name="align_warmup", shape=(), trainable=False,
@@ -106,6 +116,11 @@ class AdvDPNP(keras.Model):
     @property
     def method_name(self):
         return self.method.name
+
+    def start_epoch(self, epoch):
+        """Sets the warm-up factors (alignment weight, training ε) for `epoch` (from 0)."""
+        self.align_warmup.assign(_linear_warmup(epoch, self.align_warmup_epochs))
+        self.epsilon_warmup.assign(_linear_warmup(epoch + 1, self.epsilon_warmup_epochs))
 
     def build(self, input_shape):
         if not self.head.built:
@@ -177,13 +192,22 @@ class AdvDPNP(keras.Model):
             epsilon = self.attack_config.epsilon * self.epsilon_warmup
             x_adv = self.adversarial_examples(x, y, epsilon=epsilon)
         with tf.GradientTape() as tape:
-            batch = self.method.batch_losses(self, x, y, x_adv)
+            batch = self.method.batch_losses(self.training_batch(x, y, x_adv),
+                                             self.loss_weights_config, self.loss_form)
             # Gradients are summed over replicas, so each replica contributes its mean / replicas.
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             scaled = self.optimizer.scale_loss(batch.total / replicas)
         variables = self.trainable_variables
         self.optimizer.apply(tape.gradient(scaled, variables), variables)
         return self._log_train(batch, x, y)
+
+    def training_batch(self, x, y, x_adv=None):
+        """The `methods.Batch` of a training step: training-mode features of the clean images
+        (when the method reads them) and of `x_adv`, the head and this epoch's warm-up."""
+        features = self.backbone(x, training=True) if self.method.uses_clean else None
+        adversarial = None if x_adv is None else self.backbone(x_adv, training=True)
+        return methods.Batch(labels=y, head=self.head, features=features,
+                             adversarial_features=adversarial, align_scale=self.align_warmup)
 
     def _log_train(self, batch, x, y):
         logs = {"loss": batch.total, **batch.terms}
@@ -252,9 +276,12 @@ class AdvDPNP(keras.Model):
             **self.head_options,
             "method": self.method.name,
             "loss_weights": dataclasses.asdict(self.loss_weights_config),
+            "loss_form": dataclasses.asdict(self.loss_form),
             "attack": dataclasses.asdict(self.attack_config),
             "eval_attack": (None if self.eval_attack_config is None
                             else dataclasses.asdict(self.eval_attack_config)),
+            "align_warmup_epochs": self.align_warmup_epochs,
+            "epsilon_warmup_epochs": self.epsilon_warmup_epochs,
             "seed": self.seed,
         }
 
@@ -262,4 +289,10 @@ class AdvDPNP(keras.Model):
     def from_config(cls, config):
         config = dict(config)
         config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        weights = dict(config.get("loss_weights") or {})
+        form = dict(config.get("loss_form") or {})
+        for old_key, key in _FORM_KEYS_IN_OLD_FILES.items():
+            if old_key in weights:
+                form[key] = weights.pop(old_key)
+        config.update(loss_weights=weights, loss_form=form)
         return cls(**config)

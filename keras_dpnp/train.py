@@ -22,14 +22,15 @@ def main(argv):
         config = config_from_flags(flags.FLAGS)
     except ValueError as error:
         cli.fail(str(error))
-    from keras_dpnp import training
     from keras_dpnp.data import DatasetNotFoundError
+    from keras_dpnp.training.loop import format_results, train
+    from keras_dpnp.training.run_dir import RunDirectoryError
 
     try:
-        results = training.train(config, overwrite=flags.FLAGS.overwrite)
-    except (DatasetNotFoundError, training.RunDirectoryError, ValueError) as error:
+        results = train(config, overwrite=flags.FLAGS.overwrite)
+    except (DatasetNotFoundError, RunDirectoryError, ValueError) as error:
         cli.fail(str(error))
-    print(training.format_results(results))
+    print(format_results(results))
     print(f"results written to {config.run_dir}/results.json")
 
 

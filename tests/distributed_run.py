@@ -30,7 +30,7 @@ def main():
 
     import keras
 
-    from keras_dpnp import distribute
+    from keras_dpnp.training import distribute
     from keras_dpnp.backbones import build_backbone
     from keras_dpnp.data import make_dataset
     from keras_dpnp.model import AdvDPNP

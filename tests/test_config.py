@@ -3,7 +3,9 @@ import json
 import pytest
 from absl import flags
 
+from keras_dpnp.attacks.pgd import PGDConfig
 from keras_dpnp.config import TrainConfig, config_from_flags, define_flags, flagfile_name
+from keras_dpnp.methods import LossForm, LossWeights
 
 
 def _parse(*args):
@@ -68,3 +70,28 @@ def test_json_round_trip_and_overrides():
         config.with_overrides({"nope": "1"})
     with pytest.raises(ValueError, match="unknown config keys"):
         TrainConfig.from_json(json.dumps({"nope": 1}))
+
+
+@pytest.mark.parametrize("method,objective", [("adv_dpnp", "kl"), ("pgd_at", "ce"),
+                                              ("standard", "ce")])
+def test_the_training_attack_is_one_pgd_config_with_the_method_objective(method, objective):
+    config = TrainConfig(method=method, epsilon=0.2, attack_step_size=0.05, attack_steps=7)
+    assert config.train_attack() == PGDConfig(epsilon=0.2, step_size=0.05, steps=7, norm="linf",
+                                              objective=objective)
+    assert TrainConfig(method=method, attack_objective="kl").train_attack().objective == "kl"
+
+
+def test_loss_weights_and_form_come_from_their_flags():
+    config = TrainConfig(beta=3.0, margin=2.0, separation="hinge", align_target="both",
+                         dual_branch=False)
+    assert config.loss_weights() == LossWeights(beta=3.0, margin=2.0)
+    assert config.loss_form() == LossForm(separation="hinge", align_target="both",
+                                          dual_branch=False)
+
+
+def test_a_flat_config_json_without_newer_fields_is_the_same_config():
+    config = TrainConfig(epsilon=0.2, method="trades")
+    flat = config.to_dict()
+    assert json.loads(config.to_json()) == flat
+    del flat["final_test"], flat["deterministic"]
+    assert TrainConfig.from_dict(flat) == config

@@ -26,7 +26,8 @@ def _batch_and_logits(method, batch, **kwargs):
     x, y = batch
     model = tiny_model(method, **kwargs)
     x_adv = model.adversarial_examples(x, y) if model.method.attack_objective else None
-    out = model.method.batch_losses(model, x, y, x_adv)
+    out = model.method.batch_losses(model.training_batch(x, y, x_adv),
+                                    model.loss_weights_config, model.loss_form)
     # Training-mode BatchNorm is deterministic for a given batch, so these are the logits seen.
     clean = np.asarray(model(x, training=True))
     adv = None if x_adv is None else np.asarray(model(x_adv, training=True))

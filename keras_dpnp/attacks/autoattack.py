@@ -11,7 +11,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_dpnp.attacks.apgd import apgd, apgd_targeted, check_inputs, num_classes
+from keras_dpnp.attacks.apgd import apgd, apgd_targeted
+from keras_dpnp.attacks.batching import check_inputs, num_classes
 from keras_dpnp.attacks.fab import fab_targeted
 from keras_dpnp.attacks.pgd import project
 from keras_dpnp.attacks.square import square

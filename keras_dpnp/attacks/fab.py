@@ -10,9 +10,9 @@ import math
 
 import tensorflow as tf
 
-from keras_dpnp.attacks.apgd import (batch_signature, check_inputs, check_num_targets,
-                                     flat_norm, num_classes, per_example, ranked_class,
-                                     run_on_unfooled)
+from keras_dpnp.attacks.batching import (batch_signature, check_inputs, check_num_targets,
+                                         flat_norm, num_classes, per_example, ranked_class,
+                                         run_on_unfooled)
 
 _FLAT_WEIGHT = 1e-12
 

@@ -34,6 +34,13 @@ class PGDConfig:
         if self.objective not in OBJECTIVES:
             raise ValueError(f"attack objective must be one of {OBJECTIVES}, got {self.objective!r}")
 
+    def step_at(self, epsilon):
+        """The step for the radius `epsilon` (a number or a tensor, e.g. an ε warm-up): the
+        step size scaled by ε / `self.epsilon`, which must be > 0."""
+        if not tf.is_tensor(epsilon) and epsilon == self.epsilon:
+            return self.step_size
+        return self.step_size * epsilon / self.epsilon
+
 
 def _per_example_norm(t):
     return tf.sqrt(tf.reduce_sum(tf.square(t), axis=tf.range(1, tf.rank(t)), keepdims=True))
@@ -104,7 +111,7 @@ def pgd(logits_fn, x, labels, config, *, epsilon=None, reference_logits=None,
     """
     x = tf.cast(x, tf.float32)
     eps = tf.cast(config.epsilon if epsilon is None else epsilon, tf.float32)
-    step = config.step_size * eps / config.epsilon if config.epsilon > 0 else tf.constant(0.0)
+    step = config.step_at(eps) if config.epsilon > 0 else tf.constant(0.0)
     if config.objective == "kl" and reference_logits is None:
         reference_logits = logits_fn(x)
     if reference_logits is not None:

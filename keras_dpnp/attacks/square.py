@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_dpnp import losses
-from keras_dpnp.attacks.apgd import batch_signature, check_inputs, per_example, run_on_unfooled
+from keras_dpnp.attacks.batching import batch_signature, check_inputs, per_example, run_on_unfooled
 
 # The paper's schedule (for 10 000 queries; AutoAttack uses it unscaled with 5 000): the
 # fraction of pixels a square covers halves after each of these iterations.

@@ -15,6 +15,7 @@ import collections
 import keras
 import tensorflow as tf
 
+from keras_dpnp import compat
 from keras_dpnp.backbones import winograd
 from keras_dpnp.backbones.fused_batch_norm import FusedBatchNormalization
 
@@ -103,7 +104,7 @@ class FoldedInference:
     def of(cls, backbone):
         """The folded pass of a functional `backbone`, or None (another kind of model, or no
         convolution followed only by a BatchNorm)."""
-        if not hasattr(backbone, "_run_through_graph"):
+        if not compat.can_run_through_graph(backbone):
             return None
         try:
             config = backbone.get_config()
@@ -165,4 +166,4 @@ class FoldedInference:
         images = tf.cast(images, self.backbone.inputs[0].dtype)
         # Keras's own loop over the functional graph, with our operation in place of each folded
         # pair; the tests compare it with `backbone(x, training=False)` for every backbone.
-        return self.backbone._run_through_graph(images, operation_fn=operation_fn)
+        return compat.run_through_graph(self.backbone, images, operation_fn)

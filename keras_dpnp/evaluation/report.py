@@ -7,8 +7,9 @@ import os
 import numpy as np
 
 from keras_dpnp.files import atomic_path, write_text
+from keras_dpnp.training.run_dir import ROBUSTNESS_FILE
 
-JSON_NAME = "robustness.json"
+JSON_NAME = ROBUSTNESS_FILE
 MARKDOWN_NAME = "robustness.md"
 PLOT_NAME = "robust_accuracy_vs_epsilon.png"
 CORRUPTION_PLOT_NAME = "corruption_accuracy.png"

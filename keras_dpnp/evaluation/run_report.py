@@ -1,9 +1,71 @@
-"""The robustness report of a training run directory, at the run's own ε, norm and step."""
+"""The robustness report of a model file or a run directory, at the run's own ε, norm and step
+unless told otherwise."""
 
-import json
 import os
 
-from keras_dpnp.evaluation import loading, report, robustness
+from keras_dpnp.evaluation import report, robustness
+from keras_dpnp.evaluation.corruptions import CorruptionSettings
+from keras_dpnp.training.run_dir import (ROBUSTNESS_FILE, check_fits_data, find_model,
+                                         load_model)
+
+
+def attack_settings(trained, epsilon=None, norm=None, step_size=None):
+    """(ε, norm, PGD step) of an evaluation: the given values, else the training attack's.
+
+    `trained` is the model's training `PGDConfig` (None: unknown). Its step is scaled to ε
+    when the norm is the same; otherwise the step is None (the suite's default, 2.5 ε / 20).
+    """
+    if epsilon is None:
+        epsilon = trained.epsilon if trained else 0.0
+    if not epsilon > 0:
+        raise ValueError("no attack radius: the run was trained with ε = 0, so pass --epsilon")
+    norm = norm or (trained.norm if trained else "linf")
+    if step_size is None and trained and trained.epsilon > 0 and norm == trained.norm:
+        step_size = trained.step_at(epsilon)
+    return epsilon, norm, step_size
+
+
+def _dataset_of(source, dataset):
+    if dataset or source.config:
+        return dataset or source.config.dataset
+    kind = "a bare .keras file" if os.path.isfile(source.given) else "a folder without config.json"
+    raise ValueError(f"{source.given} is {kind}: pass --dataset (the data set it was trained on)")
+
+
+def evaluate_model(path, suite="standard", *, checkpoint="best", dataset=None, data_dir=None,
+                   manual_dir=None, epsilon=None, norm=None, step_size=None, num_points=None,
+                   seed=0, batch_size=256, restarts=1, corruptions=None, out=None,
+                   progress=True):
+    """Evaluates the model at `path` (a run directory or a `.keras` file) on its test split.
+
+    Data set, data folders and the attack default to the run's config (a bare file needs
+    `dataset`; its attack defaults to the model's training attack). `corruptions`: the
+    `CorruptionSettings` fields other than the data set, for the full suite. Writes the report
+    into `out` (default: the run directory, or the file's folder).
+
+    Returns:
+        (results, Markdown text, {kind: path written}).
+    """
+    from keras_dpnp.data import load_dataset
+
+    source = find_model(path, checkpoint)
+    config = source.config
+    dataset = _dataset_of(source, dataset)
+    data_dir = data_dir or (config.data_dir if config else None) or None
+    settings = CorruptionSettings(dataset=dataset, data_dir=data_dir, **(corruptions or {}))
+    model = load_model(source.model_path)
+    splits = load_dataset(dataset, data_dir=data_dir,
+                          manual_dir=manual_dir or (config.manual_dir if config else None) or None)
+    check_fits_data(model, splits.info)
+    trained = config.train_attack() if config else getattr(model, "attack_config", None)
+    epsilon, norm, step_size = attack_settings(trained, epsilon, norm, step_size)
+    results = robustness.evaluate_robustness(
+        model, *splits.test, epsilon=epsilon, norm=norm, suite=suite, num_points=num_points,
+        seed=seed, batch_size=batch_size, step_size=step_size, restarts=restarts,
+        corruption_settings=settings, progress=progress)
+    report.describe_source(results, source.model_path, model, splits)
+    markdown, paths = report.write_report(results, out or source.folder)
+    return results, markdown, paths
 
 
 def evaluate_run(run_dir, suite="headline", *, checkpoint="best", seed=0, batch_size=256,
@@ -13,24 +75,11 @@ def evaluate_run(run_dir, suite="headline", *, checkpoint="best", seed=0, batch_
     A report already in the run directory for the same suite, seed and checkpoint file is
     returned as it is, so a comparison rerun reads each test set once.
     """
-    from keras_dpnp.data import load_dataset
-
-    source = loading.find_model(run_dir, checkpoint)
-    config = source.config
-    saved = os.path.join(source.folder, report.JSON_NAME)
-    if os.path.isfile(saved):
-        with open(saved, encoding="utf-8") as f:
-            previous = json.load(f)
-        if (previous.get("suite"), previous.get("seed"),
-                previous.get("model", {}).get("path")) == (suite, seed, source.model_path):
-            return previous
-    model = loading.load_model(source.model_path)
-    splits = load_dataset(config.dataset, data_dir=config.data_dir or None,
-                          manual_dir=config.manual_dir or None)
-    loading.check_fits_data(model, splits.info)
-    results = robustness.evaluate_robustness(
-        model, *splits.test, epsilon=config.epsilon, norm=config.attack_norm, suite=suite,
-        seed=seed, batch_size=batch_size, step_size=config.attack_step_size, progress=progress)
-    report.describe_source(results, source.model_path, model, splits)
-    report.write_report(results, source.folder)
+    source = find_model(run_dir, checkpoint)
+    previous = source.run.read_json(ROBUSTNESS_FILE) if source.run else None
+    if previous and (previous.get("suite"), previous.get("seed"),
+                     previous.get("model", {}).get("path")) == (suite, seed, source.model_path):
+        return previous
+    results, _, _ = evaluate_model(run_dir, suite, checkpoint=checkpoint, seed=seed,
+                                   batch_size=batch_size, progress=progress)
     return results

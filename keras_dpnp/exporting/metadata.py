@@ -16,19 +16,17 @@ import tf2onnx
 
 from keras_dpnp.data.catalog import CATALOG
 from keras_dpnp.exporting.errors import ExportError
-from keras_dpnp.exporting.precision import compute_dtypes
-from keras_dpnp.exporting.serving import INPUT_NAME, image_shape
+from keras_dpnp.exporting.serving import INPUT_NAME, compute_dtypes, image_shape
+from keras_dpnp.training.run_dir import LAST_CHECKPOINT, RESULTS_FILE, ROBUSTNESS_FILE
 
 FORMAT_VERSION = 1
 INPUT_RANGE = (0.0, 1.0)
-# The checkpoint whose test accuracy results.json reports (the model at the end of fit).
-FINAL_CHECKPOINT = "last.keras"
 # The test-set figures of a run's results.json that describe robustness.
 RESULT_KEYS = ("dataset", "data_source", "test_examples", "attack", "epsilon",
                "clean_accuracy", "pgd_accuracy")
 
 
-def class_names_for(model, config, given=None):
+def class_names_for(model, dataset=None, given=None):
     """(class names, where they came from): `given`, else the run's dataset, else the indices."""
     count = model.num_classes
     if given is not None:
@@ -37,7 +35,6 @@ def class_names_for(model, config, given=None):
             raise ExportError(f"{len(names)} class names given for a model with {count} "
                               f"classes; give exactly {count}")
         return names, "given"
-    dataset = (config or {}).get("dataset")
     entry = CATALOG.get(dataset)
     if entry and entry.class_names and len(entry.class_names) == count:
         return list(entry.class_names), f"dataset {dataset}"
@@ -79,27 +76,26 @@ def _model_description(model):
             "num_classes": model.num_classes, "parameters": int(model.count_params())}
 
 
-def _robustness(source):
+def _robustness(checkpoint, results, robustness):
     """The run's robustness figures that describe the exported checkpoint, and notes on others.
 
     results.json holds the test accuracy of the final model (last.keras); robustness.json
     names the file it evaluated.
     """
-    if source.checkpoint is None:
+    if checkpoint is None:
         return None
-    exported = os.path.basename(source.checkpoint)
+    exported = os.path.basename(checkpoint)
     known, notes = {}, []
-    if source.results:
-        if exported == FINAL_CHECKPOINT:
-            known["test"] = {key: source.results[key] for key in RESULT_KEYS
-                             if key in source.results}
+    if results:
+        if exported == LAST_CHECKPOINT:
+            known["test"] = {key: results[key] for key in RESULT_KEYS if key in results}
         else:
-            notes.append(f"results.json describes {FINAL_CHECKPOINT}, not the exported "
+            notes.append(f"results.json describes {LAST_CHECKPOINT}, not the exported "
                          f"{exported}; left out")
-    if source.robustness:
-        evaluated = (source.robustness.get("model") or {}).get("path")
+    if robustness:
+        evaluated = (robustness.get("model") or {}).get("path")
         if evaluated and os.path.basename(evaluated) == exported:
-            known["report"] = source.robustness
+            known["report"] = robustness
         else:
             notes.append(f"robustness.json describes {evaluated or 'an unnamed model'}, not the "
                          f"exported {exported}; left out (run keras_dpnp.evaluate on it)")
@@ -108,15 +104,20 @@ def _robustness(source):
     return known or None
 
 
-def build_metadata(source, class_names, class_names_source, artefacts, verification, probes,
-                   tolerance):
-    """The metadata dict for an export of `source` (a `ModelSource`)."""
-    model = source.model
+def build_metadata(model, source, run_files, class_names, class_names_source, artefacts,
+                   verification, probes, tolerance):
+    """The metadata dict for the export of `model`.
+
+    `source` is the `ModelSource` it was loaded from (None for a model object) and `run_files`
+    its run's results.json and robustness.json ({name: dict or None}).
+    """
+    checkpoint = source.model_path if source else None
+    config = source.config.to_dict() if source and source.config else None
     return {
         "format_version": FORMAT_VERSION,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "source": source.path,
-        "checkpoint": source.checkpoint,
+        "source": source.given if source else None,
+        "checkpoint": checkpoint,
         "class_names": class_names,
         "class_names_source": class_names_source,
         "input": input_description(model),
@@ -128,8 +129,9 @@ def build_metadata(source, class_names, class_names_source, artefacts, verificat
                       "keras": "the model's own dtype policies"},
         "training": {"method": model.method_name, "epsilon": model.attack_config.epsilon,
                      "attack": dataclasses.asdict(model.attack_config),
-                     "config": source.config},
-        "robustness": _robustness(source),
+                     "config": config},
+        "robustness": _robustness(checkpoint, run_files.get(RESULTS_FILE),
+                                  run_files.get(ROBUSTNESS_FILE)),
         "artefacts": artefacts,
         "verification": {
             "tolerance": tolerance,

@@ -7,25 +7,41 @@ import os
 from keras_dpnp.exporting import formats
 from keras_dpnp.exporting.errors import ExportError, VerificationError
 from keras_dpnp.exporting.metadata import build_metadata, class_names_for, summary
-from keras_dpnp.exporting.precision import float32_copy
-from keras_dpnp.exporting.probes import make_probes
-from keras_dpnp.exporting.source import ModelSource, load_source
+from keras_dpnp.exporting.serving import float32_copy
 from keras_dpnp.exporting.staging import check_destination, staged_directory
-from keras_dpnp.exporting.verification import TOLERANCE, reference_outputs, verify
+from keras_dpnp.exporting.verification import (TOLERANCE, make_probes, reference_outputs,
+                                               verify)
 from keras_dpnp.files import write_text
 from keras_dpnp.model import AdvDPNP
+from keras_dpnp.training.run_dir import (RESULTS_FILE, ROBUSTNESS_FILE, ModelLoadError,
+                                         find_model, load_model)
 
 METADATA_NAME = "metadata.json"
 
 
-def _as_source(model, checkpoint):
+def load_for_export(model, checkpoint="best"):
+    """(the `AdvDPNP` to export, its `ModelSource` or None, its run's result files).
+
+    `model` is an `AdvDPNP`, a `.keras` path or a run directory; a run's config.json,
+    results.json and robustness.json are read here, so a broken one stops the export first.
+    """
     if isinstance(model, AdvDPNP):
-        return ModelSource(model=model, path=None, checkpoint=None, run_dir=None, config=None,
-                           results=None, robustness=None)
-    if isinstance(model, (str, os.PathLike)):
-        return load_source(os.fspath(model), checkpoint)
-    raise ExportError(f"expected an AdvDPNP model, a run directory or a .keras path, "
-                      f"got {type(model).__name__}")
+        return model, None, {}
+    if not isinstance(model, (str, os.PathLike)):
+        raise ExportError(f"expected an AdvDPNP model, a run directory or a .keras path, "
+                          f"got {type(model).__name__}")
+    try:
+        source = find_model(os.fspath(model), checkpoint)
+        loaded = load_model(source.model_path, compile=True)
+        run_files = ({name: source.run.read_json(name) for name in (RESULTS_FILE,
+                                                                      ROBUSTNESS_FILE)}
+                     if source.run else {})
+    except ModelLoadError as error:
+        raise ExportError(str(error)) from error
+    if not isinstance(loaded, AdvDPNP):
+        raise ExportError(f"{source.model_path} holds a {type(loaded).__name__}, not a "
+                          f"keras_dpnp AdvDPNP model")
+    return loaded, source, run_files
 
 
 def _write_and_verify(artefact_format, model, staging, options, probes, references, tolerance):
@@ -70,24 +86,25 @@ def export_model(model, out_dir, export_formats=tuple(formats.FORMATS), *, check
     names = formats.parse_formats(export_formats)
     options = formats.ExportOptions(opset=opset, saved_model_version=saved_model_version)
     check_destination(out_dir, overwrite)
-    source = _as_source(model, checkpoint)
-    labels, labels_source = class_names_for(source.model, source.config, class_names)
-    options = dataclasses.replace(options, summary=summary(source.model, labels))
-    serving_model = float32_copy(source.model)
+    model, source, run_files = load_for_export(model, checkpoint)
+    dataset = source.config.dataset if source and source.config else None
+    labels, labels_source = class_names_for(model, dataset, class_names)
+    options = dataclasses.replace(options, summary=summary(model, labels))
+    serving_model = float32_copy(model)
     probes = make_probes(serving_model, probe_count, seed)
     serving_references = reference_outputs(serving_model, probes)
-    keras_references = (serving_references if serving_model is source.model
-                        else reference_outputs(source.model, probes))
+    keras_references = (serving_references if serving_model is model
+                        else reference_outputs(model, probes))
     artefacts, results = {}, {}
     with staged_directory(out_dir, overwrite) as staging:
         for name in names:
             artefact_format = formats.FORMATS[name]
             artefact_model, references = (
                 (serving_model, serving_references) if artefact_format.float32
-                else (source.model, keras_references))
+                else (model, keras_references))
             artefacts[name], results[name] = _write_and_verify(
                 artefact_format, artefact_model, staging, options, probes, references, tolerance)
-        metadata = build_metadata(source, labels, labels_source, artefacts, results, probes,
-                                  tolerance)
+        metadata = build_metadata(model, source, run_files, labels, labels_source, artefacts,
+                                  results, probes, tolerance)
         write_text(os.path.join(staging, METADATA_NAME), json.dumps(metadata, indent=2) + "\n")
     return metadata

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_dpnp import distribute, losses
+from keras_dpnp import losses
+from keras_dpnp.training import distribute
 from conftest import tiny_model
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_dpnp import distribute
+from keras_dpnp.training import distribute
 from keras_dpnp.backbones.fused_batch_norm import FusedBatchNormalization
 
 

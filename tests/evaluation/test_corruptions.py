@@ -10,10 +10,11 @@ from scipy import ndimage
 
 from keras_dpnp.data import DatasetNotFoundError, cifar10_corrupted
 from keras_dpnp.data.cifar10_corrupted import CORRUPTIONS
-from keras_dpnp.evaluation import corruptions, corruptions_generated
+from keras_dpnp.evaluation import corruptions
+from keras_dpnp.evaluation.corruptions import generated as corruptions_generated
 from keras_dpnp.evaluation.corruptions import CorruptionSettings, corruption_accuracy
-from keras_dpnp.evaluation.corruptions_blur import defocus_kernel, zoom_factors
-from keras_dpnp.evaluation.corruptions_generated import cached_corruption, corrupt
+from keras_dpnp.evaluation.corruptions.blur import defocus_kernel, zoom_factors
+from keras_dpnp.evaluation.corruptions.generated import cached_corruption, corrupt
 from keras_dpnp.model import AdvDPNP
 from conftest import tiny_backbone
 

@@ -7,9 +7,10 @@ import pytest
 
 from keras_dpnp.backbones import build_backbone
 from keras_dpnp.config import TrainConfig
-from keras_dpnp.evaluation import loading
+from keras_dpnp.data import load_dataset
 from keras_dpnp.model import AdvDPNP
-from keras_dpnp.training import train
+from keras_dpnp.training.loop import train
+from keras_dpnp.training.run_dir import ModelLoadError, check_fits_data, find_model, load_model
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,8 @@ def _last_error_line(done):
 def test_cli_errors_are_one_line(three_class_model, tmp_path):
     missing = tmp_path / "nothing.keras"
     assert _last_error_line(_evaluate(f"--model={missing}")).endswith(
-        f"error: model file {missing} does not exist")
+        f"error: model not found: {missing}; give a run directory (holding best.keras or "
+        f"last.keras) or a .keras file")
     mismatch = _evaluate(f"--model={three_class_model}", "--dataset=digits")
     assert _last_error_line(mismatch).endswith(
         "error: the model predicts 3 classes but digits has 10: pass the --dataset it was "
@@ -70,21 +72,16 @@ def test_cli_errors_are_one_line(three_class_model, tmp_path):
         f"was trained on)")
 
 
-def test_model_sources_and_their_errors(run_dir, three_class_model, tmp_path):
-    source = loading.find_model(run_dir, "last")
+def test_a_trained_run_directory_is_found_and_fits_its_data(run_dir, three_class_model):
+    source = find_model(run_dir, "last")
     assert source.model_path == os.path.join(run_dir, "last.keras")
     assert source.config.dataset == "digits" and source.folder == run_dir
-    assert loading.find_model(three_class_model).config is None
-    with pytest.raises(loading.ModelLoadError, match="without config.json"):
-        loading.find_model(str(tmp_path))
-    with pytest.raises(loading.ModelLoadError, match="is not a .keras file"):
-        loading.find_model(os.path.join(run_dir, "config.json"))
-    broken = tmp_path / "broken.keras"
-    broken.write_bytes(b"not a zip archive")
-    with pytest.raises(loading.ModelLoadError, match="could not load .*broken.keras"):
-        loading.load_model(str(broken))
-    model = loading.load_model(three_class_model)
-    assert model.num_classes == 3
+    assert find_model(three_class_model).config is None
+    model = load_model(three_class_model)
+    digits = load_dataset("digits").info
+    with pytest.raises(ModelLoadError, match="predicts 3 classes but digits has 10"):
+        check_fits_data(model, digits)
+    check_fits_data(load_model(source.model_path), digits)
 
 
 def test_official_corruptions_of_another_data_set_are_a_one_line_error(run_dir):

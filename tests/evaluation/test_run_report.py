@@ -7,7 +7,7 @@ import pytest
 
 from keras_dpnp.config import TrainConfig
 from keras_dpnp.evaluation.run_report import evaluate_run
-from keras_dpnp.training import train
+from keras_dpnp.training.loop import train
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from export import predict
-from keras_dpnp.exporting import export_model, onnx_format
+from keras_dpnp.exporting import export_model, formats
 from export_helpers import tiny_model
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -133,7 +133,7 @@ def test_bad_model_files(tmp_path, capsys):
 
 
 def test_summary_key_matches_the_exporter():
-    assert predict.SUMMARY_KEY == onnx_format.SUMMARY_KEY
+    assert predict.SUMMARY_KEY == formats.SUMMARY_KEY
 
 
 def test_command_line_never_imports_tensorflow(exported, tmp_path):

@@ -9,7 +9,7 @@ import onnx
 import pytest
 
 from keras_dpnp.exporting import export_model
-from keras_dpnp.exporting.precision import float32_copy
+from keras_dpnp.exporting.serving import float32_copy
 from export_helpers import (BACKBONE_OPTIONS, HEADS, fresh_inputs, reload_keras, reload_onnx,
                             reload_saved_model, tiny_model)
 

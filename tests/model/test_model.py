@@ -6,18 +6,20 @@ import keras
 
 from keras_dpnp.attacks.pgd import pgd
 from keras_dpnp.methods import prototype_losses
+from keras_dpnp.model import AdvDPNP
 from conftest import tiny_model
 
 
 def _prototype_gradients(model, x, y, x_adv):
     with tf.GradientTape(persistent=True) as tape:
-        batch = prototype_losses(model, x, y, x_adv)
+        batch = prototype_losses(model.training_batch(x, y, x_adv), model.loss_weights_config,
+                                 model.loss_form)
     return {name: tape.gradient(term, model.head.prototypes) for name, term in batch.terms.items()}
 
 
 def test_adversarial_terms_give_the_prototypes_no_gradient(batch):
     x, y = batch
-    model = tiny_model(loss_weights={"align_target": "both"})
+    model = tiny_model(loss_form={"align_target": "both"})
     x_adv = model.adversarial_examples(x, y)
     grads = _prototype_gradients(model, x, y, x_adv)
     for name in ("align_adv", "consistency", "adv_ce"):
@@ -28,7 +30,7 @@ def test_adversarial_terms_give_the_prototypes_no_gradient(batch):
 
 def test_without_dual_branch_adversarial_terms_reach_the_prototypes(batch):
     x, y = batch
-    model = tiny_model(loss_weights={"dual_branch": False, "align_target": "both"})
+    model = tiny_model(loss_form={"dual_branch": False, "align_target": "both"})
     grads = _prototype_gradients(model, x, y, model.adversarial_examples(x, y))
     for name in ("align_adv", "consistency", "adv_ce"):
         assert grads[name] is not None and float(tf.norm(grads[name])) > 0, name
@@ -137,3 +139,29 @@ def test_training_attack_on_folded_batchnorm_matches_the_model_call(batch):
     plain = pgd(lambda images: model(images, training=False), x, y, model.attack_config)
     assert float(tf.reduce_max(tf.abs(folded - x))) == pytest.approx(0.15, abs=1e-6)
     np.testing.assert_array_equal(folded.numpy(), plain.numpy())
+
+
+def test_a_model_config_written_before_loss_form_keeps_its_form():
+    model = tiny_model(loss_form={"separation": "hinge", "align_target": "both",
+                                  "dual_branch": False})
+    older = model.get_config()
+    form = older.pop("loss_form")
+    del older["align_warmup_epochs"], older["epsilon_warmup_epochs"]
+    older["loss_weights"] = {**older["loss_weights"], "separation_form": form["separation"],
+                             "align_target": form["align_target"],
+                             "dual_branch": form["dual_branch"]}
+    restored = AdvDPNP.from_config(older)
+    assert restored.loss_form == model.loss_form
+    assert restored.loss_weights_config == model.loss_weights_config
+
+
+def test_warmups_ramp_linearly_over_their_epochs():
+    model = tiny_model(align_warmup_epochs=4, epsilon_warmup_epochs=2)
+    ramp = []
+    for epoch in (0, 1, 2, 5):
+        model.start_epoch(epoch)
+        ramp.append((float(model.align_warmup), float(model.epsilon_warmup)))
+    assert ramp == [(0.0, 0.5), (0.25, 1.0), (0.5, 1.0), (1.0, 1.0)]
+    steady = tiny_model()
+    steady.start_epoch(0)
+    assert (float(steady.align_warmup), float(steady.epsilon_warmup)) == (1.0, 1.0)

@@ -1,4 +1,4 @@
-"""The train CLI end to end on a tiny config, and the run directory's guarantees."""
+"""The train CLI end to end on a tiny config, and one run's guarantees."""
 
 import json
 import os
@@ -11,13 +11,13 @@ import pytest
 import tensorflow as tf
 
 from conftest import tiny_model
-from keras_dpnp import training
 from keras_dpnp.config import TrainConfig
+from keras_dpnp.training import callbacks, loop
 
 TINY = ["--dataset=digits", "--width=0.25", "--feature_dim=16", "--epochs=1",
         "--batch_size=128", "--epsilon=0.2", "--attack_step_size=0.1", "--attack_steps=1",
         "--val_attack_steps=1", "--eval_attack_steps=2"]
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _train_cli(*args, cwd):
@@ -72,51 +72,12 @@ def _tiny_config(tmp_path, **changes):
     return TrainConfig(**values)
 
 
-def test_a_different_config_in_an_existing_run_directory_is_refused(tmp_path):
-    training.prepare_run_directory(_tiny_config(tmp_path))
-    before = (tmp_path / "run" / "config.json").read_text()
-    with pytest.raises(training.RunDirectoryError, match="different config"):
-        training.prepare_run_directory(_tiny_config(tmp_path, beta=1.0))
-    assert (tmp_path / "run" / "config.json").read_text() == before
-
-
 def test_a_diverging_run_stops_naming_the_step_and_keeps_no_bad_checkpoint(tmp_path):
     config = _tiny_config(tmp_path, learning_rate=1e30, method="standard")
-    with pytest.raises(training.TrainingDivergedError, match=r"non-finite .*loss.* epoch 1, step"):
-        training.train(config, verbose=0)
+    with pytest.raises(callbacks.TrainingDivergedError, match=r"non-finite .*loss.* epoch 1, step"):
+        loop.train(config, verbose=0)
     assert not (tmp_path / "run" / "last.keras").exists()
     assert not (tmp_path / "run" / "results.json").exists()
-
-
-def test_the_refusal_names_what_differs_and_overwrite_replaces_the_run(tmp_path):
-    config = _tiny_config(tmp_path)
-    training.prepare_run_directory(config)
-    (tmp_path / "run" / "last.keras").write_bytes(b"old checkpoint")
-    changed = _tiny_config(tmp_path, beta=1.0)
-    with pytest.raises(training.RunDirectoryError,
-                       match=r"--beta=6\.0 there, 1\.0 now\); pass --overwrite"):
-        training.prepare_run_directory(changed)
-    assert (tmp_path / "run" / "last.keras").exists()
-    training.prepare_run_directory(changed, overwrite=True)
-    assert not (tmp_path / "run" / "last.keras").exists()
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["beta"] == 1.0
-
-
-def test_an_older_config_without_newer_fields_is_the_same_run(tmp_path):
-    config = _tiny_config(tmp_path)
-    older = json.loads(config.to_json())
-    del older["final_test"], older["deterministic"]
-    assert config.matches_saved(json.dumps(older))
-    assert not config.matches_saved("{not json")
-
-
-def test_an_unwritable_run_directory_is_a_clear_error(tmp_path):
-    blocker = tmp_path / "a_file"
-    blocker.write_text("")
-    config = _tiny_config(tmp_path, model_dir=str(blocker / "run"))
-    with pytest.raises(training.RunDirectoryError,
-                       match=r"cannot write the run directory .*a_file/run: .*writable"):
-        training.prepare_run_directory(config)
 
 
 def test_cli_errors_for_run_directory_and_batch_size_leave_the_old_run_untouched(tmp_path):
@@ -137,9 +98,9 @@ def test_cli_errors_for_run_directory_and_batch_size_leave_the_old_run_untouched
 
 
 def test_a_validation_only_run_leaves_the_test_set_unread(tmp_path):
-    results = training.train(_tiny_config(tmp_path, final_test=False), verbose=0)
+    results = loop.train(_tiny_config(tmp_path, final_test=False), verbose=0)
     assert results["clean_accuracy"] is None and results["test_examples"] == 0
-    assert "test set not read" in training.format_results(results)
+    assert "test set not read" in loop.format_results(results)
 
 
 def test_class_mean_prototypes_point_at_the_class_means_when_the_next_epoch_begins():
@@ -158,7 +119,7 @@ def test_class_mean_prototypes_point_at_the_class_means_when_the_next_epoch_begi
             seen[epoch] = (means, np.asarray(model.head.class_vectors()))
 
     model.fit(data, epochs=3, verbose=0,
-              callbacks=[training.ClassMeanPrototypes(data, epochs=2), Record()])
+              callbacks=[callbacks.ClassMeanPrototypes(data, epochs=2), Record()])
     for epoch in (0, 1, 2):
         means, prototypes = seen[epoch]
         cosines = np.sum(means * prototypes, 1) / (np.linalg.norm(means, axis=1) * 4.0)

@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-from keras_dpnp import benchmarking
 from conftest import tiny_model
+from keras_dpnp.benchmarks import training_step
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROW_FIELDS = {"backbone", "precision", "step", "batch_size", "attack", "images_per_second",
               "seconds_per_step", "seconds_per_50k_epoch", "forward_gflop_per_image",
               "forward_passes_per_step", "achieved_gflops", "matmul_peak_gflops",
@@ -22,15 +22,15 @@ def test_forward_flops_count_convolutions_dense_layers_and_head():
     # small_cnn at width 0.25 on 8x8x1: convs 1->8 (8x8 out), 8->16 (4x4), 16->32 (2x2),
     # dense 32->64, projection 64->8, prototype head 8->10.
     expected = 2 * (64 * 9 * 1 * 8 + 16 * 9 * 8 * 16 + 4 * 9 * 16 * 32 + 32 * 64 + 64 * 8 + 8 * 10)
-    assert benchmarking.forward_flops(tiny_model()) == expected
+    assert training_step.forward_flops(tiny_model()) == expected
 
 
 def test_step_costs_in_forward_passes():
-    assert benchmarking.step_forward_passes("clean", 10) == 3
-    assert benchmarking.step_forward_passes("pgd_at", 10) == 23
-    assert benchmarking.step_forward_passes("adv_dpnp", 10) == 27
+    assert training_step.step_forward_passes("clean", 10) == 3
+    assert training_step.step_forward_passes("pgd_at", 10) == 23
+    assert training_step.step_forward_passes("adv_dpnp", 10) == 27
     with pytest.raises(ValueError, match="unknown step 'trades'"):
-        benchmarking.step_forward_passes("trades", 10)
+        training_step.step_forward_passes("trades", 10)
 
 
 def test_cli_measures_a_tiny_setting_and_writes_json(tmp_path):

@@ -13,10 +13,7 @@ import zipfile
 import numpy as np
 
 from keras_dpnp.data.cifar10_corrupted import CORRUPTIONS, SEVERITIES
-from keras_dpnp.evaluation import corruptions_blur as blur
-from keras_dpnp.evaluation import corruptions_digital as digital
-from keras_dpnp.evaluation import corruptions_noise as noise
-from keras_dpnp.evaluation import corruptions_weather as weather
+from keras_dpnp.evaluation.corruptions import blur, digital, noise, weather
 from keras_dpnp.files import atomic_path
 
 PARAMETER_SOURCE = ("CIFAR-10-C's severity parameters (Hendrycks & Dietterich 2019, "

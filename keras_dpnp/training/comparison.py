@@ -8,6 +8,7 @@ import numpy as np
 
 from keras_dpnp.config import TrainConfig
 from keras_dpnp.files import atomic_path, write_text
+from keras_dpnp.training.run_dir import RunDir
 
 GEOMETRY_COLUMNS = ("proto_max_cos", "align_ratio", "feature_norm")
 
@@ -52,18 +53,6 @@ def plan_runs(base, variants, seeds):
     return runs
 
 
-def _finished(config):
-    """Results of an earlier run of exactly this config, or None."""
-    folder = config.run_dir
-    try:
-        with open(os.path.join(folder, "config.json"), encoding="utf-8") as f:
-            same = config.matches_saved(f.read())
-        with open(os.path.join(folder, "results.json"), encoding="utf-8") as f:
-            return json.load(f) if same else None
-    except FileNotFoundError:
-        return None
-
-
 def run_all(runs, verbose=2, suite=None):
     """Trains each run (reusing finished ones); returns [(run, results)].
 
@@ -73,11 +62,11 @@ def run_all(runs, verbose=2, suite=None):
     import keras
 
     from keras_dpnp.evaluation.run_report import evaluate_run
-    from keras_dpnp.training import train
+    from keras_dpnp.training.loop import train
 
     rows = []
     for run in runs:
-        results = _finished(run.config)
+        results = RunDir(run.config.run_dir).finished_results(run.config)
         if results is None:
             keras.backend.clear_session()
             results = train(run.config, verbose=verbose)

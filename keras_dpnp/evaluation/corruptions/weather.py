@@ -7,8 +7,8 @@ photographs (see `corruptions_textures`).
 
 import numpy as np
 
-from keras_dpnp.evaluation.corruptions_blur import clipped_zoom, motion_streaks
-from keras_dpnp.evaluation.corruptions_textures import (FROST_TEXTURES, frost_textures,
+from keras_dpnp.evaluation.corruptions.blur import clipped_zoom, motion_streaks
+from keras_dpnp.evaluation.corruptions.textures import (FROST_TEXTURES, frost_textures,
                                                         plasma_fractal)
 
 # (flake mean, flake std, zoom, threshold, streak radius, streak σ, share of the image kept)

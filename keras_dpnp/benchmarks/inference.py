@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime
 import tensorflow as tf
 
-from keras_dpnp.exporting.source import load_model_file
+from keras_dpnp.training.run_dir import load_model
 
 MIN_CALLS = 5
 
@@ -57,7 +57,7 @@ def backends(export_dir, artefacts, threads=0):
     """Backend name -> function(images), for each artefact listed in `artefacts`."""
     functions = {}
     if "keras" in artefacts:
-        model = load_model_file(os.path.join(export_dir, artefacts["keras"]["path"]))
+        model = load_model(os.path.join(export_dir, artefacts["keras"]["path"]))
         functions["keras"] = model.predict_on_batch
     if "saved_model" in artefacts:
         entry = artefacts["saved_model"]

@@ -9,7 +9,7 @@ import time
 import keras
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FLAGS = ["--dataset=digits", "--width=0.25", "--feature_dim=16", "--epochs=4",
          "--batch_size=16", "--epsilon=0.2", "--attack_step_size=0.1", "--attack_steps=2",
          "--val_attack_steps=1", "--eval_attack_steps=1", "--deterministic"]

@@ -2,7 +2,7 @@
 
 Two sources: the official CIFAR-10-C images (TFDS `cifar10_corrupted`, prepared beforehand) or
 sets generated here from any test set with CIFAR-10-C's own parameters
-(`corruptions_generated`), labelled "generated" in every result. The headline is the mean
+(`corruptions.generated`), labelled "generated" in every result. The headline is the mean
 corruption accuracy: the mean over every corruption and severity evaluated.
 """
 
@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from keras_dpnp.data import cifar10_corrupted
 from keras_dpnp.data.cifar10_corrupted import CORRUPTIONS, SEVERITIES
-from keras_dpnp.evaluation.corruptions_generated import PARAMETER_SOURCE, cached_corruption
+from keras_dpnp.evaluation.corruptions.generated import PARAMETER_SOURCE, cached_corruption
 
 SOURCES = ("auto", "tfds", "generated")
 OFFICIAL_DATASET = "cifar10"

@@ -5,8 +5,9 @@ import os
 
 import pytest
 
-from keras_dpnp import comparison
 from keras_dpnp.config import TrainConfig
+from keras_dpnp.training import comparison
+from keras_dpnp.training.run_dir import RunDir
 
 
 def test_variants_parse_and_bad_ones_say_how_to_write_them():
@@ -39,13 +40,13 @@ def test_a_finished_run_is_reused_even_if_written_before_newer_fields(tmp_path):
     del older["deterministic"]
     with open(os.path.join(folder, "config.json"), "w") as f:
         json.dump(older, f)
-    assert comparison._finished(run.config) is None  # no results.json yet
+    assert RunDir(folder).finished_results(run.config) is None  # no results.json yet
     with open(os.path.join(folder, "results.json"), "w") as f:
         json.dump({"clean_accuracy": 0.9}, f)
-    assert comparison._finished(run.config) == {"clean_accuracy": 0.9}
+    assert RunDir(folder).finished_results(run.config) == {"clean_accuracy": 0.9}
     changed = comparison.plan_runs(TrainConfig(model_dir=str(tmp_path), beta=1.0),
                                    [("a", {})], [0])[0]
-    assert comparison._finished(changed.config) is None
+    assert RunDir(folder).finished_results(changed.config) is None
 
 
 def _row(label, seed, clean, autoattack=None, method="trades"):
@@ -80,7 +81,7 @@ def test_cli_refuses_a_test_suite_on_runs_that_keep_the_test_set_unread(tmp_path
     import subprocess
     import sys
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     result = subprocess.run(
         [sys.executable, "-m", "keras_dpnp.compare", "--suite=headline", "--nofinal_test",
          f"--model_dir={tmp_path / 'cmp'}"],

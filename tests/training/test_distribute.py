@@ -10,11 +10,11 @@ import keras
 import numpy as np
 import pytest
 
-from keras_dpnp import distribute, training
+from keras_dpnp.training import distribute, loop
 from keras_dpnp.config import TrainConfig
 from keras_dpnp.data import DatasetInfo
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HELPER = os.path.join(ROOT, "tests", "distributed_run.py")
 
 
@@ -121,8 +121,8 @@ def test_mixed_precision_model_keeps_input_head_and_logits_in_float32(precision,
                        std=(0.25,), class_names=tuple("0123456789"), augment="none",
                        source="test")
     with distribute.precision_policy(precision):
-        model = training.build_model(config, info)
-    model.compile(optimizer=training.build_optimizer(config, steps_per_epoch=1))
+        model = loop.build_model(config, info)
+    model.compile(optimizer=loop.build_optimizer(config, steps_per_epoch=1))
     assert model.backbone.get_layer("conv1").compute_dtype == compute
     assert model.backbone.get_layer("pixel_normalization").compute_dtype == "float32"
     assert model.head.compute_dtype == "float32"
@@ -139,7 +139,7 @@ def test_train_under_mixed_bfloat16_restores_the_global_policy(tmp_path):
                          epsilon=0.2, attack_step_size=0.1, attack_steps=1, val_attack_steps=1,
                          eval_attack_steps=1, precision="mixed_bfloat16",
                          model_dir=str(tmp_path / "run"))
-    results = training.train(config, verbose=0)
+    results = loop.train(config, verbose=0)
     assert 0.0 <= results["pgd_accuracy"] <= results["clean_accuracy"] <= 1.0
     assert np.isfinite(results["final_train_logs"]["loss"])
     assert keras.config.dtype_policy().name == "float32"

@@ -18,9 +18,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_dpnp import distribute
 from keras_dpnp.backbones import build_backbone
+from keras_dpnp.methods import get_method
 from keras_dpnp.model import AdvDPNP
+from keras_dpnp.training import distribute
 
 STEPS = ("clean", "adv_dpnp", "pgd_at")
 STEP_METHODS = {"clean": "standard", "adv_dpnp": "adv_dpnp", "pgd_at": "pgd_at"}
@@ -104,9 +105,10 @@ def _build(case):
     options = {"width": case.width} if case.width != 1.0 else {}
     with distribute.precision_policy(case.precision):
         backbone = build_backbone(case.backbone, shape, mean=CIFAR_MEAN, std=CIFAR_STD, **options)
-        model = AdvDPNP(backbone, 10, method=STEP_METHODS[case.step],
-                        attack={"epsilon": 8 / 255, "step_size": 2 / 255,
-                                "steps": case.attack_steps})
+        method = STEP_METHODS[case.step]
+        attack = get_method(method).training_attack(epsilon=8 / 255, step_size=2 / 255,
+                                                     steps=case.attack_steps)
+        model = AdvDPNP(backbone, 10, method=method, attack=attack)
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9, nesterov=True,
                                                  weight_decay=5e-4))
     return model

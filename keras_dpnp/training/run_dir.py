@@ -1,0 +1,235 @@
+"""The run directory: the one reader and writer of what a training run leaves on disk.
+
+    <run>/config.json      the run's `TrainConfig` (flat JSON, one key per flag)
+    <run>/last.keras       the model after the latest epoch
+    <run>/best.keras       the epoch of best validation accuracy (when there is validation)
+    <run>/history.csv      one row of logs per epoch
+    <run>/backup/          Keras's `BackupAndRestore` state, from which a rerun resumes
+    <run>/logs/            TensorBoard
+    <run>/results.json     the test accuracy of last.keras, measured at the end of training
+    <run>/robustness.json  the robustness report (`keras_dpnp.evaluate`)
+
+Training writes it through `RunDir.prepare` and `RunDir.write_results`; evaluation, export,
+comparison and the attack benchmark find and load models through `find_model` and `load_model`.
+"""
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import shutil
+
+import keras
+import numpy as np
+
+from keras_dpnp.config import TrainConfig
+from keras_dpnp.files import write_text
+
+CONFIG_FILE = "config.json"
+RESULTS_FILE = "results.json"
+ROBUSTNESS_FILE = "robustness.json"
+HISTORY_FILE = "history.csv"
+LAST_CHECKPOINT = "last.keras"
+BEST_CHECKPOINT = "best.keras"
+# The files each --checkpoint choice takes, in order of preference.
+CHECKPOINTS = {"best": (BEST_CHECKPOINT, LAST_CHECKPOINT), "last": (LAST_CHECKPOINT,)}
+
+
+class RunDirectoryError(RuntimeError):
+    """The run directory cannot be used for this configuration."""
+
+
+class ModelLoadError(RuntimeError):
+    """The model (or its run directory) is missing, corrupt or does not fit the data."""
+
+
+def _config_differences(config, saved_text):
+    try:
+        saved = json.loads(saved_text)
+    except ValueError:
+        return "its config.json is unreadable"
+    current = config.to_dict()
+    changed = [f"--{key}={saved.get(key)!r} there, {value!r} now"
+               for key, value in current.items() if key in saved and saved[key] != value]
+    unknown = sorted(set(saved) - set(current))
+    return "; ".join(changed + [f"unknown setting {key!r}" for key in unknown]) or "?"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunDir:
+    """The folder of one training run (see the module docstring for its files)."""
+
+    path: str
+
+    def file(self, name):
+        return os.path.join(self.path, name)
+
+    @property
+    def backup_dir(self):
+        return self.file("backup")
+
+    @property
+    def logs_dir(self):
+        return self.file("logs")
+
+    @property
+    def history_path(self):
+        return self.file(HISTORY_FILE)
+
+    def is_run(self):
+        """Whether the folder holds a run's config.json."""
+        return os.path.isfile(self.file(CONFIG_FILE))
+
+    def is_resuming(self):
+        """Whether an interrupted run left a backup to resume from."""
+        return os.path.isdir(self.backup_dir)
+
+    def read_json(self, name):
+        """The JSON file `name` of the run, or None if absent; `ModelLoadError` if unreadable."""
+        path = self.file(name)
+        if not os.path.exists(path):
+            return None
+        try:
+            with open(path, encoding="utf-8") as f:
+                return json.load(f)
+        except (OSError, ValueError) as error:
+            raise ModelLoadError(f"could not read {path}: {error}; repair or remove the "
+                                 f"file") from error
+
+    def read_config(self):
+        """The run's `TrainConfig`; `ModelLoadError` if config.json is absent or invalid."""
+        values = self.read_json(CONFIG_FILE)
+        if values is None:
+            raise ModelLoadError(f"{self.path} holds no {CONFIG_FILE}: pass a run directory "
+                                 f"written by keras_dpnp.train")
+        try:
+            return TrainConfig.from_dict(values)
+        except (ValueError, TypeError) as error:
+            raise ModelLoadError(f"could not read {self.file(CONFIG_FILE)}: {error}; repair "
+                                 f"or remove the file") from error
+
+    def checkpoint(self, choice="best"):
+        """The `.keras` file of a --checkpoint choice: best.keras if present, else last.keras."""
+        names = CHECKPOINTS[choice]
+        for name in names:
+            if os.path.isfile(self.file(name)):
+                return self.file(name)
+        raise ModelLoadError(f"{self.path} holds no {' or '.join(names)}; give a run "
+                             f"directory written by keras_dpnp.train or a .keras file")
+
+    def best_logged(self, monitor):
+        """The best value of `monitor` in history.csv (of an interrupted run), else -inf."""
+        try:
+            with open(self.history_path, newline="", encoding="utf-8") as f:
+                values = [float(row[monitor]) for row in csv.DictReader(f) if row.get(monitor)]
+        except FileNotFoundError:
+            return -math.inf
+        return max(values, default=-math.inf)
+
+    def finished_results(self, config):
+        """The results of an earlier run of exactly `config` in this folder, or None."""
+        try:
+            same = self.is_run() and self.read_config() == config
+        except ModelLoadError:
+            return None
+        return self.read_json(RESULTS_FILE) if same else None
+
+    def prepare(self, config, overwrite=False):
+        """Creates the folder and writes `config`, or accepts a folder holding the same config
+        (training then resumes from its backup). A different config is refused unless
+        `overwrite`, which deletes the old run first."""
+        saved = self.file(CONFIG_FILE)
+        if os.path.exists(saved):
+            with open(saved, encoding="utf-8") as f:
+                previous = f.read()
+            if not config.matches_saved(previous):
+                if not overwrite:
+                    raise RunDirectoryError(
+                        f"{self.path} already holds a run with a different config "
+                        f"({_config_differences(config, previous)}); pass --overwrite to "
+                        f"replace it, or choose another --model_dir")
+                shutil.rmtree(self.path)
+        try:
+            os.makedirs(self.path, exist_ok=True)
+            write_text(saved, config.to_json() + "\n")
+        except OSError as error:
+            raise RunDirectoryError(
+                f"cannot write the run directory {self.path}: {error.strerror or error}; pass "
+                f"a writable --model_dir") from error
+
+    def write_results(self, results):
+        write_text(self.file(RESULTS_FILE), json.dumps(results, indent=2) + "\n")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSource:
+    """A model file and the run it belongs to.
+
+    `given` is the path the caller gave, `model_path` the `.keras` file it resolves to, `run`
+    the run directory holding that file (None for a file outside any run) and `config` its
+    `TrainConfig`.
+    """
+
+    given: str
+    model_path: str
+    run: RunDir | None
+    config: TrainConfig | None
+
+    @property
+    def folder(self):
+        """Where reports about this model go by default: the run, else the file's folder."""
+        return self.run.path if self.run else os.path.dirname(os.path.abspath(self.model_path))
+
+
+def find_model(path, checkpoint="best"):
+    """Resolves `path`, a run directory or a `.keras` file, to a `ModelSource`.
+
+    From a run directory `checkpoint='best'` takes best.keras (the epoch of best validation
+    accuracy) when it exists, else last.keras. A `.keras` file whose folder holds a
+    config.json belongs to that run.
+    """
+    if checkpoint not in CHECKPOINTS:
+        raise ModelLoadError(f"checkpoint must be one of {list(CHECKPOINTS)}, got "
+                             f"{checkpoint!r}")
+    if not os.path.exists(path):
+        raise ModelLoadError(f"model not found: {path}; give a run directory (holding "
+                             f"best.keras or last.keras) or a .keras file")
+    if os.path.isdir(path):
+        run = RunDir(path)
+        model_path = run.checkpoint(checkpoint)
+    elif path.endswith(".keras"):
+        run, model_path = RunDir(os.path.dirname(os.path.abspath(path))), path
+    else:
+        raise ModelLoadError(f"{path} is not a .keras file; give a run directory or a .keras "
+                             f"file")
+    if not run.is_run():
+        return ModelSource(path, model_path, None, None)
+    return ModelSource(path, model_path, run, run.read_config())
+
+
+def load_model(path, *, compile=False):
+    """Loads a `.keras` file with Keras's safe mode (keras_dpnp's layers are registered on
+    import), or raises a one-line `ModelLoadError`. `compile` also restores the optimizer."""
+    try:
+        return keras.saving.load_model(path, compile=compile, safe_mode=True)
+    except Exception as error:  # noqa: BLE001  (any reader failure means "not a usable model")
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise ModelLoadError(f"could not load {path} as a Keras model "
+                             f"({type(error).__name__}: {reason[:200]}); is the file "
+                             f"complete and written by keras_dpnp?") from error
+
+
+def check_fits_data(model, info):
+    """Raises `ModelLoadError` unless the model takes `info.image_shape` images and returns
+    `info.num_classes` logits."""
+    probe = np.zeros((1,) + tuple(info.image_shape), np.float32)
+    try:
+        logits = model(probe, training=False)
+    except Exception as error:  # noqa: BLE001  (a shape mismatch surfaces as several types)
+        raise ModelLoadError(f"the model does not accept {info.name} images of shape "
+                             f"{tuple(info.image_shape)}: {type(error).__name__}") from error
+    classes = int(logits.shape[-1])
+    if classes != info.num_classes:
+        raise ModelLoadError(f"the model predicts {classes} classes but {info.name} has "
+                             f"{info.num_classes}: pass the --dataset it was trained on")
