@@ -23,9 +23,14 @@ def test_time_calls_runs_at_least_the_minimum_and_times_each_call():
 
 def test_summarise_gives_latency_percentiles_and_throughput():
     row = inference.summarise("keras", 4, [0.4, 0.1, 0.3, 0.2])
-    assert row == {"backend": "keras", "batch_size": 4, "calls": 4,
-                   "median_ms": pytest.approx(250.0), "p90_ms": pytest.approx(400.0),
-                   "images_per_second": pytest.approx(16.0)}
+    assert row == {
+        "backend": "keras",
+        "batch_size": 4,
+        "calls": 4,
+        "median_ms": pytest.approx(250.0),
+        "p90_ms": pytest.approx(400.0),
+        "images_per_second": pytest.approx(16.0),
+    }
 
 
 def test_benchmark_times_every_backend(tmp_path):
@@ -33,8 +38,9 @@ def test_benchmark_times_every_backend(tmp_path):
     export_model(tiny_model(), out)
     report = inference.run_benchmark(out, [1, 4], seconds=0.0, warmup=1)
     cells = {(row["backend"], row["batch_size"]) for row in report["results"]}
-    assert cells == {(name, size) for name in ("keras", "saved_model", "onnxruntime")
-                     for size in (1, 4)}
+    assert cells == {
+        (name, size) for name in ("keras", "saved_model", "onnxruntime") for size in (1, 4)
+    }
     for row in report["results"]:
         assert row["calls"] >= inference.MIN_CALLS
         assert 0 < row["median_ms"] <= row["p90_ms"]
