@@ -19,31 +19,39 @@ def _npy_dtype(path):
     with open(path, "rb") as f:
         try:
             major, _ = np.lib.format.read_magic(f)
-            read_header = (np.lib.format.read_array_header_1_0 if major == 1
-                           else np.lib.format.read_array_header_2_0)
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if major == 1
+                else np.lib.format.read_array_header_2_0
+            )
             return read_header(f)[2]
         except ValueError as error:
-            raise InputError(f"{path}: not a .npy file ({error}); save arrays with "
-                             f"numpy.save") from error
+            raise InputError(
+                f"{path}: not a .npy file ({error}); save arrays with numpy.save"
+            ) from error
 
 
 def _read_npy(path):
     if _npy_dtype(path).hasobject:
-        raise InputError(f"{path}: holds Python objects, which are never unpickled; save a "
-                         f"numeric array")
+        raise InputError(
+            f"{path}: holds Python objects, which are never unpickled; save a numeric array"
+        )
     try:
         return np.load(path, allow_pickle=False)
     except (ValueError, OSError) as error:
-        raise InputError(f"{path}: cannot read the array ({error}); the file may be "
-                         f"truncated") from error
+        raise InputError(
+            f"{path}: cannot read the array ({error}); the file may be truncated"
+        ) from error
 
 
 def _read_picture(path, channels):
     try:
         from PIL import Image
     except ImportError as error:
-        raise InputError(f"{path}: reading pictures needs Pillow (pip install pillow); "
-                         f"or give the images as .npy arrays") from error
+        raise InputError(
+            f"{path}: reading pictures needs Pillow (pip install pillow); "
+            f"or give the images as .npy arrays"
+        ) from error
     try:
         with Image.open(path) as picture:
             if picture.mode == "1":
@@ -51,11 +59,15 @@ def _read_picture(path, channels):
             elif picture.mode == "P":
                 picture = picture.convert("RGB")
             if picture.mode not in ("L", "RGB"):
-                raise InputError(f"{path}: image mode {picture.mode} is not supported; save it "
-                                 f"as 8-bit grayscale (L) or RGB")
+                raise InputError(
+                    f"{path}: image mode {picture.mode} is not supported; save it "
+                    f"as 8-bit grayscale (L) or RGB"
+                )
             if picture.mode == "RGB" and channels == 1:
-                raise InputError(f"{path}: the image is RGB (3 channels), the model takes "
-                                 f"grayscale (1 channel); convert it first")
+                raise InputError(
+                    f"{path}: the image is RGB (3 channels), the model takes "
+                    f"grayscale (1 channel); convert it first"
+                )
             array = np.asarray(picture, dtype=np.uint8)
     except OSError as error:
         raise InputError(f"{path}: cannot read the image ({error})") from error
@@ -71,8 +83,10 @@ def read_file(path, image_shape):
         return _read_npy(path)
     if suffix in PICTURE_SUFFIXES:
         return _read_picture(path, image_shape[-1])
-    raise InputError(f"{path}: unsupported file type {suffix or '(none)'}; give .npy arrays "
-                     f"or pictures ({', '.join(PICTURE_SUFFIXES)})")
+    raise InputError(
+        f"{path}: unsupported file type {suffix or '(none)'}; give .npy arrays "
+        f"or pictures ({', '.join(PICTURE_SUFFIXES)})"
+    )
 
 
 def _size(shape):
@@ -90,28 +104,38 @@ def to_model_input(array, image_shape, label):
         array = array[np.newaxis]
     if array.ndim != 4:
         hint = "; add a channel axis (x[..., None])" if array.ndim == 2 else ""
-        raise InputError(f"{label}: an array of rank {array.ndim} {list(array.shape)}; give "
-                         f"one image [H, W, C] or a batch [N, H, W, C]{hint}")
+        raise InputError(
+            f"{label}: an array of rank {array.ndim} {list(array.shape)}; give "
+            f"one image [H, W, C] or a batch [N, H, W, C]{hint}"
+        )
     height, width, channels = image_shape
     if array.shape[-1] != channels:
-        raise InputError(f"{label}: images have {array.shape[-1]} channel(s), the model takes "
-                         f"{channels} (channels last: [N, H, W, C])")
+        raise InputError(
+            f"{label}: images have {array.shape[-1]} channel(s), the model takes "
+            f"{channels} (channels last: [N, H, W, C])"
+        )
     if tuple(array.shape[1:3]) != (height, width):
-        raise InputError(f"{label}: images are {_size(array.shape[1:3])}, the model takes "
-                         f"{height}×{width}; resize them first")
+        raise InputError(
+            f"{label}: images are {_size(array.shape[1:3])}, the model takes "
+            f"{height}×{width}; resize them first"
+        )
     if array.shape[0] == 0:
         raise InputError(f"{label}: holds no images")
     if array.dtype == np.uint8:
         return array.astype(np.float32) / UINT8_SCALE
     if not np.issubdtype(array.dtype, np.floating):
-        raise InputError(f"{label}: dtype {array.dtype} is not supported; give float32 in "
-                         f"[0, 1] or uint8 in [0, 255]")
+        raise InputError(
+            f"{label}: dtype {array.dtype} is not supported; give float32 in "
+            f"[0, 1] or uint8 in [0, 255]"
+        )
     if not np.all(np.isfinite(array)):
         raise InputError(f"{label}: contains NaN or infinite values")
     low, high = float(array.min()), float(array.max())
     if low < 0.0 or high > 1.0:
-        raise InputError(f"{label}: values span [{low:.4g}, {high:.4g}], the model takes "
-                         f"[0, 1]; divide 0..255 data by 255 (or pass it as uint8)")
+        raise InputError(
+            f"{label}: values span [{low:.4g}, {high:.4g}], the model takes "
+            f"[0, 1]; divide 0..255 data by 255 (or pass it as uint8)"
+        )
     return array.astype(np.float32)
 
 

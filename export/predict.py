@@ -32,26 +32,34 @@ class Predictor:
         if not os.path.isfile(onnx_path):
             raise InputError(f"{onnx_path}: no such ONNX file; export one with python -m export")
         try:
-            self.session = onnxruntime.InferenceSession(onnx_path,
-                                                        providers=["CPUExecutionProvider"])
+            self.session = onnxruntime.InferenceSession(
+                onnx_path, providers=["CPUExecutionProvider"]
+            )
         except Exception as error:  # noqa: BLE001 - onnxruntime raises its own types
-            raise InputError(f"{onnx_path}: onnxruntime cannot load it "
-                             f"({str(error).strip().splitlines()[0]})") from error
+            raise InputError(
+                f"{onnx_path}: onnxruntime cannot load it ({str(error).strip().splitlines()[0]})"
+            ) from error
         inputs = {value.name: value for value in self.session.get_inputs()}
         outputs = {value.name for value in self.session.get_outputs()}
         if INPUT_NAME not in inputs or OUTPUT_NAME not in outputs:
-            raise InputError(f"{onnx_path}: expected an input '{INPUT_NAME}' and an output "
-                             f"'{OUTPUT_NAME}'; export the model with python -m export")
+            raise InputError(
+                f"{onnx_path}: expected an input '{INPUT_NAME}' and an output "
+                f"'{OUTPUT_NAME}'; export the model with python -m export"
+            )
         self.image_shape = tuple(int(size) for size in inputs[INPUT_NAME].shape[1:])
-        summary = json.loads(self.session.get_modelmeta().custom_metadata_map.get(
-            SUMMARY_KEY, "{}"))
+        summary = json.loads(
+            self.session.get_modelmeta().custom_metadata_map.get(SUMMARY_KEY, "{}")
+        )
         self.class_names = summary.get("class_names") or [
-            str(index) for index in range(self.session.get_outputs()[0].shape[-1])]
+            str(index) for index in range(self.session.get_outputs()[0].shape[-1])
+        ]
 
     def probabilities(self, images, batch_size=256):
         """Class probabilities [N, K] for float32 images [N, H, W, C] in [0, 1]."""
-        chunks = [self.session.run([OUTPUT_NAME], {INPUT_NAME: images[start:start + batch_size]})[0]
-                  for start in range(0, len(images), batch_size)]
+        chunks = [
+            self.session.run([OUTPUT_NAME], {INPUT_NAME: images[start : start + batch_size]})[0]
+            for start in range(0, len(images), batch_size)
+        ]
         return np.concatenate(chunks)
 
 
@@ -69,19 +77,24 @@ def predict_files(predictor, paths):
 
 def format_rows(rows, as_json=False):
     if as_json:
-        return "\n".join(json.dumps({"image": name, "class": label, "index": index,
-                                     "probability": probability})
-                         for name, index, label, probability in rows)
+        return "\n".join(
+            json.dumps({"image": name, "class": label, "index": index, "probability": probability})
+            for name, index, label, probability in rows
+        )
     width = max(len("image"), *(len(row[0]) for row in rows))
     lines = [f"{'image':<{width}}  class  probability"]
-    lines += [f"{name:<{width}}  {label:<5}  {probability:.4f}"
-              for name, _, label, probability in rows]
+    lines += [
+        f"{name:<{width}}  {label:<5}  {probability:.4f}" for name, _, label, probability in rows
+    ]
     return "\n".join(lines)
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="python -m export.predict", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m export.predict",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--onnx", required=True, help="model.onnx written by python -m export")
     parser.add_argument("--json", action="store_true", help="one JSON object per image")
     parser.add_argument("images", nargs="+", help=".npy arrays or pictures")

@@ -17,18 +17,24 @@ from absl import app, flags
 from keras_dpnp import cli
 
 flags.DEFINE_list("models", ["small_cnn", "resnet18"], "Backbones to measure.")
-flags.DEFINE_list("precisions", None, "Precisions to measure; default float32 and "
-                  "mixed_bfloat16, plus mixed_float16 when there is a GPU.")
+flags.DEFINE_list(
+    "precisions",
+    None,
+    "Precisions to measure; default float32 and "
+    "mixed_bfloat16, plus mixed_float16 when there is a GPU.",
+)
 flags.DEFINE_list("steps", ["clean", "adv_dpnp", "pgd_at"], "Training steps to measure.")
 flags.DEFINE_integer("batch_size", 128, "Images per step.", lower_bound=1)
 flags.DEFINE_integer("image_size", 32, "Side of the synthetic square RGB images.", lower_bound=8)
 flags.DEFINE_float("width", 1.0, "Channel multiplier of the backbones.", lower_bound=0.0)
 flags.DEFINE_integer("attack_steps", 10, "PGD steps of the adversarial steps.", lower_bound=1)
-flags.DEFINE_integer("warmup_steps", 1, "Untimed steps first (the first one traces).",
-                     lower_bound=1)
+flags.DEFINE_integer(
+    "warmup_steps", 1, "Untimed steps first (the first one traces).", lower_bound=1
+)
 flags.DEFINE_integer("timed_steps", 3, "Timed steps per case.", lower_bound=1)
-flags.DEFINE_integer("matmul_size", 4096, "Side of the square matmul timed for the peak.",
-                     lower_bound=16)
+flags.DEFINE_integer(
+    "matmul_size", 4096, "Side of the square matmul timed for the peak.", lower_bound=16
+)
 flags.DEFINE_string("output", "", "Write the JSON here instead of printing it.")
 
 
@@ -44,8 +50,8 @@ def _run_isolated(case):
 def main(argv):
     if len(argv) > 1:
         cli.fail(f"unexpected arguments {argv[1:]}; every option is a --flag")
-    from keras_dpnp.benchmarks import training_step
     from keras_dpnp.backbones import BACKBONES
+    from keras_dpnp.benchmarks import training_step
 
     f = flags.FLAGS
     unknown = sorted(set(f.models) - set(BACKBONES))
@@ -53,13 +59,25 @@ def main(argv):
         cli.fail(f"--models: unknown backbones {unknown}; choose from {list(BACKBONES)}")
     environment = training_step.environment()
     precisions = f.precisions or ["float32", "mixed_bfloat16"] + (
-        ["mixed_float16"] if environment["gpus"] else [])
+        ["mixed_float16"] if environment["gpus"] else []
+    )
     try:
-        cases = [training_step.Case(backbone=model, precision=precision, step=step,
-                                   batch_size=f.batch_size, image_size=f.image_size,
-                                   width=f.width, attack_steps=f.attack_steps,
-                                   warmup_steps=f.warmup_steps, timed_steps=f.timed_steps)
-                 for model in f.models for precision in precisions for step in f.steps]
+        cases = [
+            training_step.Case(
+                backbone=model,
+                precision=precision,
+                step=step,
+                batch_size=f.batch_size,
+                image_size=f.image_size,
+                width=f.width,
+                attack_steps=f.attack_steps,
+                warmup_steps=f.warmup_steps,
+                timed_steps=f.timed_steps,
+            )
+            for model in f.models
+            for precision in precisions
+            for step in f.steps
+        ]
     except ValueError as error:
         cli.fail(str(error))
     dtypes = sorted({training_step.matmul_dtype(p) for p in precisions})
@@ -67,12 +85,18 @@ def main(argv):
     rows = []
     for case in cases:
         rows.append(_run_isolated(case))
-        print(f"measured {case.backbone} {case.precision} {case.step}: "
-              f"{rows[-1]['images_per_second']:.1f} img/s", flush=True)
+        print(
+            f"measured {case.backbone} {case.precision} {case.step}: "
+            f"{rows[-1]['images_per_second']:.1f} img/s",
+            flush=True,
+        )
     training_step.add_peak_fractions(rows, peaks)
-    report = {"environment": environment, "matmul_gflops": peaks,
-              "flop_counting": training_step.__doc__.split("\n\n", 1)[1].strip(),
-              "results": rows}
+    report = {
+        "environment": environment,
+        "matmul_gflops": peaks,
+        "flop_counting": training_step.__doc__.split("\n\n", 1)[1].strip(),
+        "results": rows,
+    }
     print("\n" + training_step.markdown_table(rows) + "\n")
     print("matmul peak GFLOP/s: " + ", ".join(f"{d} {g:.0f}" for d, g in peaks.items()))
     text = json.dumps(report, indent=2)

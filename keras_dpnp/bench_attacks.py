@@ -14,14 +14,21 @@ from absl import app, flags
 from keras_dpnp import cli
 
 flags.DEFINE_integer("batch_size", 256, "Images per PGD call.", lower_bound=1)
-flags.DEFINE_integer("repeats", 3, "Timed PGD calls per setup (after one warm-up call).",
-                     lower_bound=1)
-flags.DEFINE_integer("autoattack_points", 100, "Points for the AutoAttack timing; 0: skip.",
-                     lower_bound=0)
+flags.DEFINE_integer(
+    "repeats", 3, "Timed PGD calls per setup (after one warm-up call).", lower_bound=1
+)
+flags.DEFINE_integer(
+    "autoattack_points", 100, "Points for the AutoAttack timing; 0: skip.", lower_bound=0
+)
 flags.DEFINE_string("model", None, "Optional run directory or .keras file to add as a setup.")
 flags.DEFINE_string("dataset", None, "Data set of a bare .keras --model.")
-flags.DEFINE_float("epsilon", 8 / 255, "L∞ radius of both PGDs and AutoAttack; a --model "
-                   "setup uses its training ε unless this flag is given.", lower_bound=0)
+flags.DEFINE_float(
+    "epsilon",
+    8 / 255,
+    "L∞ radius of both PGDs and AutoAttack; a --model "
+    "setup uses its training ε unless this flag is given.",
+    lower_bound=0,
+)
 flags.DEFINE_integer("seed", 0, "Seed of the random images, labels and weights.", lower_bound=0)
 
 
@@ -40,14 +47,19 @@ def main(argv):
             setups.append(attacks.trained_setup(f.model, f.batch_size, f.dataset, epsilon))
     except (ModelLoadError, DatasetNotFoundError, ValueError) as error:
         cli.fail(str(error))
-    print(f"PGD-20 (L∞, step ε/4), batch {f.batch_size}, {f.repeats} timed calls each: "
-          f"images per second, higher is better\n")
+    print(
+        f"PGD-20 (L∞, step ε/4), batch {f.batch_size}, {f.repeats} timed calls each: "
+        f"images per second, higher is better\n"
+    )
     print("| setup | ε | ours (in-graph) | cleverhans 4.0.0 | ours / cleverhans |")
     print("|---|---:|---:|---:|---:|")
     for setup in setups:
         ours, theirs = attacks.pgd_speeds(setup, f.repeats)
-        print(f"| {setup.name} | {setup.epsilon:.4g} | {ours:,.0f} | {theirs:,.0f} | "
-              f"{ours / theirs:.1f}× |", flush=True)
+        print(
+            f"| {setup.name} | {setup.epsilon:.4g} | {ours:,.0f} | {theirs:,.0f} | "
+            f"{ours / theirs:.1f}× |",
+            flush=True,
+        )
     if not f.autoattack_points:
         return
     print(f"\nAutoAttack (standard), {f.autoattack_points} points\n")
@@ -55,8 +67,10 @@ def main(argv):
     print("|---|---:|---:|---:|")
     for setup in setups:
         seconds, robust = attacks.autoattack_timing(setup, f.autoattack_points, f.seed)
-        print(f"| {setup.name} | {setup.epsilon:.4g} | {seconds:.1f} | {100 * robust:.1f} |",
-              flush=True)
+        print(
+            f"| {setup.name} | {setup.epsilon:.4g} | {seconds:.1f} | {100 * robust:.1f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -20,9 +20,13 @@ from keras_dpnp.config import config_from_flags, define_flags
 define_flags()
 flags.DEFINE_multi_string("variant", [], "label:flag=value,flag=value; repeat for each row.")
 flags.DEFINE_list("seeds", ["0"], "Seeds every variant is trained with.")
-flags.DEFINE_enum("suite", None, ["headline", "quick", "standard", "full"],
-                  "Robustness suite run on each run's best checkpoint (test split); default: "
-                  "none, the table shows the test accuracy measured at the end of training.")
+flags.DEFINE_enum(
+    "suite",
+    None,
+    ["headline", "quick", "standard", "full"],
+    "Robustness suite run on each run's best checkpoint (test split); default: "
+    "none, the table shows the test accuracy measured at the end of training.",
+)
 
 
 def main(argv):
@@ -38,8 +42,10 @@ def main(argv):
     except ValueError as error:
         cli.fail(str(error))
     if flags.FLAGS.suite and not base.final_test:
-        cli.fail("--suite evaluates on the test split, which --nofinal_test keeps unread; "
-                 "drop one of them")
+        cli.fail(
+            "--suite evaluates on the test split, which --nofinal_test keeps unread; "
+            "drop one of them"
+        )
     rows = comparison.run_all(runs, suite=flags.FLAGS.suite)
     folder = base.run_dir
     table = comparison.write_outputs(folder, rows)

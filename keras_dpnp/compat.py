@@ -12,8 +12,10 @@ def in_multi_worker_mode(strategy):
 
     Uses `strategy.extended._in_multi_worker_mode()`.
     """
-    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-            and strategy.extended._in_multi_worker_mode())
+    return (
+        isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        and strategy.extended._in_multi_worker_mode()
+    )
 
 
 def all_layers(model):

@@ -26,8 +26,10 @@ LR_SCHEDULES = ("cosine", "piecewise", "constant")
 
 
 def _field(default, help, choices=None, minimum=None, above=None):
-    return dataclasses.field(default=default, metadata={
-        "help": help, "choices": choices, "minimum": minimum, "above": above})
+    return dataclasses.field(
+        default=default,
+        metadata={"help": help, "choices": choices, "minimum": minimum, "above": above},
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,79 +42,109 @@ class TrainConfig:
     data_dir: str = _field("", "Folder of prepared TFDS data (offline use); empty: TFDS default.")
     manual_dir: str = _field("", "Folder holding the original data set archives (offline use).")
     validation_fraction: float = _field(
-        0.1, "Fraction of the training set held out (stratified, seeded) for validation.",
-        minimum=0.0)
+        0.1,
+        "Fraction of the training set held out (stratified, seeded) for validation.",
+        minimum=0.0,
+    )
     # Model.
     backbone: str = _field("small_cnn", "Feature extractor.", choices=BACKBONES)
-    width: float = _field(1.0, "Channel multiplier of small_cnn / resnet18 / preact_resnet18.",
-                          above=0.0)
-    feature_dim: int = _field(128, "Feature dimension d of the final projection; 0: none.",
-                              minimum=0)
-    feature_activation: str = _field("none", "Activation after the projection.",
-                                     choices=("none", "relu"))
+    width: float = _field(
+        1.0, "Channel multiplier of small_cnn / resnet18 / preact_resnet18.", above=0.0
+    )
+    feature_dim: int = _field(
+        128, "Feature dimension d of the final projection; 0: none.", minimum=0
+    )
+    feature_activation: str = _field(
+        "none", "Activation after the projection.", choices=("none", "relu")
+    )
     head: str = _field("auto", "Classifier head; auto: the method's default.", choices=HEADS)
     radius: float = _field(4.0, "Prototype norm r.", above=0.0)
     logits: str = _field("dot", "Prototype logits.", choices=LOGIT_FORMS)
     logit_scale: float = _field(10.0, "Scale s of cosine logits.", above=0.0)
-    prototype_init: str = _field("class_means", "Prototype initialisation.",
-                                 choices=PROTOTYPE_INITS)
+    prototype_init: str = _field(
+        "class_means", "Prototype initialisation.", choices=PROTOTYPE_INITS
+    )
     class_means_epochs: int = _field(
-        2, "With --prototype_init=class_means: epochs after which the prototypes are set to "
-        "the directions of the class means of the clean training features.", minimum=1)
+        2,
+        "With --prototype_init=class_means: epochs after which the prototypes are set to "
+        "the directions of the class means of the clean training features.",
+        minimum=1,
+    )
     # Method and loss.
     method: str = _field("adv_dpnp", "Training method.", choices=tuple(sorted(METHODS)))
     ce_weight: float = _field(LossWeights.ce, "λ_ce: clean cross-entropy.", minimum=0.0)
-    align_weight: float = _field(LossWeights.align, "λ_pa: positive alignment (clean and adv).",
-                                 minimum=0.0)
+    align_weight: float = _field(
+        LossWeights.align, "λ_pa: positive alignment (clean and adv).", minimum=0.0
+    )
     repel_weight: float = _field(LossWeights.repel, "λ_nr: negative repulsion.", minimum=0.0)
     margin: float = _field(LossWeights.margin, "m: repulsion margin.", minimum=0.0)
-    separation_weight: float = _field(LossWeights.separation, "λ_sep: prototype separation.",
-                                      minimum=0.0)
-    separation: str = _field(LossForm.separation, "Separation term form.",
-                             choices=losses.SEPARATION_FORMS)
+    separation_weight: float = _field(
+        LossWeights.separation, "λ_sep: prototype separation.", minimum=0.0
+    )
+    separation: str = _field(
+        LossForm.separation, "Separation term form.", choices=losses.SEPARATION_FORMS
+    )
     beta: float = _field(LossWeights.beta, "β: clean/adversarial consistency KL.", minimum=0.0)
-    adv_ce_weight: float = _field(LossWeights.adv_ce, "λ_adv: adversarial cross-entropy.",
-                                  minimum=0.0)
-    align_target: str = _field(LossForm.align_target,
-                               "What alignment moves: both features and prototypes, or features.",
-                               choices=ALIGN_TARGETS)
+    adv_ce_weight: float = _field(
+        LossWeights.adv_ce, "λ_adv: adversarial cross-entropy.", minimum=0.0
+    )
+    align_target: str = _field(
+        LossForm.align_target,
+        "What alignment moves: both features and prototypes, or features.",
+        choices=ALIGN_TARGETS,
+    )
     dual_branch: bool = _field(True, "Keep adversarial terms away from the prototypes.")
-    align_warmup_epochs: int = _field(0, "Epochs over which λ_pa ramps up linearly from 0.",
-                                      minimum=0)
+    align_warmup_epochs: int = _field(
+        0, "Epochs over which λ_pa ramps up linearly from 0.", minimum=0
+    )
     # Training attack.
     epsilon: float = _field(8 / 255, "Attack radius ε (pixel scale [0, 1]).", minimum=0.0)
     attack_step_size: float = _field(2 / 255, "Attack step size.", above=0.0)
     attack_steps: int = _field(10, "Attack steps.", minimum=1)
     attack_norm: str = _field("linf", "Attack norm.", choices=NORMS)
-    attack_objective: str = _field("auto", "Training attack objective; auto: the method's.",
-                                   choices=("auto", "kl", "ce"))
+    attack_objective: str = _field(
+        "auto", "Training attack objective; auto: the method's.", choices=("auto", "kl", "ce")
+    )
     epsilon_warmup_epochs: int = _field(0, "Epochs over which ε ramps up linearly.", minimum=0)
     # Evaluation.
-    val_attack_steps: int = _field(10, "PGD steps for the per-epoch validation accuracy.",
-                                   minimum=1)
+    val_attack_steps: int = _field(
+        10, "PGD steps for the per-epoch validation accuracy.", minimum=1
+    )
     eval_attack_steps: int = _field(20, "PGD steps for the final test accuracy.", minimum=1)
-    final_test: bool = _field(True, "Measure the test set after training; false keeps it "
-                              "unread (choosing a configuration on validation only).")
+    final_test: bool = _field(
+        True,
+        "Measure the test set after training; false keeps it "
+        "unread (choosing a configuration on validation only).",
+    )
     # Optimisation.
     epochs: int = _field(60, "Training epochs.", minimum=1)
     batch_size: int = _field(128, "Global batch size.", minimum=1)
     learning_rate: float = _field(0.1, "Peak learning rate.", above=0.0)
     optimizer: str = _field("sgd", "Optimizer (sgd: momentum 0.9, Nesterov).", choices=OPTIMIZERS)
-    weight_decay: float = _field(5e-4, "Decoupled weight decay (never on prototypes).",
-                                 minimum=0.0)
-    lr_schedule: str = _field("cosine", "Learning-rate schedule (piecewise: ÷10 at 50%, 75%).",
-                              choices=LR_SCHEDULES)
+    weight_decay: float = _field(5e-4, "Decoupled weight decay (never on prototypes).", minimum=0.0)
+    lr_schedule: str = _field(
+        "cosine", "Learning-rate schedule (piecewise: ÷10 at 50%, 75%).", choices=LR_SCHEDULES
+    )
     seed: int = _field(0, "Seed of weights, data order, augmentation and attacks.", minimum=0)
     deterministic: bool = _field(
-        False, "Deterministic TensorFlow ops: a rerun, or a run resumed after a crash, ends "
-        "with bit-identical weights (slower).")
+        False,
+        "Deterministic TensorFlow ops: a rerun, or a run resumed after a crash, ends "
+        "with bit-identical weights (slower).",
+    )
     model_dir: str = _field("", "Run directory; default: runs/<name> under the current folder.")
     # Hardware.
-    strategy: str = _field("auto", "tf.distribute strategy; auto: mirrored on several GPUs, else "
-                           "one device; multi_worker reads TF_CONFIG.", choices=STRATEGIES)
-    precision: str = _field("float32", "Keras dtype policy; mixed policies keep the attack's "
-                            "perturbation, the head, logits and losses in float32.",
-                            choices=PRECISIONS)
+    strategy: str = _field(
+        "auto",
+        "tf.distribute strategy; auto: mirrored on several GPUs, else "
+        "one device; multi_worker reads TF_CONFIG.",
+        choices=STRATEGIES,
+    )
+    precision: str = _field(
+        "float32",
+        "Keras dtype policy; mixed policies keep the attack's "
+        "perturbation, the head, logits and losses in float32.",
+        choices=PRECISIONS,
+    )
     sync_batchnorm: bool = _field(False, "BatchNorm statistics over all replicas' batches.")
 
     def __post_init__(self):
@@ -141,24 +173,39 @@ class TrainConfig:
 
     def loss_weights(self):
         return LossWeights(
-            ce=self.ce_weight, align=self.align_weight, repel=self.repel_weight,
-            margin=self.margin, separation=self.separation_weight, beta=self.beta,
-            adv_ce=self.adv_ce_weight)
+            ce=self.ce_weight,
+            align=self.align_weight,
+            repel=self.repel_weight,
+            margin=self.margin,
+            separation=self.separation_weight,
+            beta=self.beta,
+            adv_ce=self.adv_ce_weight,
+        )
 
     def loss_form(self):
-        return LossForm(separation=self.separation, align_target=self.align_target,
-                        dual_branch=self.dual_branch)
+        return LossForm(
+            separation=self.separation, align_target=self.align_target, dual_branch=self.dual_branch
+        )
 
     def train_attack(self):
         """The training attack; `--attack_objective=auto` takes the method's own objective."""
         return get_method(self.method).training_attack(
-            self.attack_objective, epsilon=self.epsilon, step_size=self.attack_step_size,
-            steps=self.attack_steps, norm=self.attack_norm)
+            self.attack_objective,
+            epsilon=self.epsilon,
+            step_size=self.attack_step_size,
+            steps=self.attack_steps,
+            norm=self.attack_norm,
+        )
 
     def eval_attack(self, steps):
         """PGD with the CE objective at the training ε and step, for reported accuracy."""
-        return PGDConfig(epsilon=self.epsilon, step_size=self.attack_step_size, steps=steps,
-                         norm=self.attack_norm, objective="ce")
+        return PGDConfig(
+            epsilon=self.epsilon,
+            step_size=self.attack_step_size,
+            steps=steps,
+            norm=self.attack_norm,
+            objective="ce",
+        )
 
     def with_overrides(self, overrides):
         """A copy with fields replaced from strings, as on the command line: {'beta': '3'}."""
@@ -248,16 +295,24 @@ def define_flags(flag_values=flags.FLAGS):
         help_text = meta["help"]
         if f.type in (float, "float"):
             parser = _FractionParser(lower_bound=meta["minimum"])
-            flags.DEFINE(parser, f.name, f.default, help_text, flag_values=flag_values,
-                         serializer=flags.ArgumentSerializer())
+            flags.DEFINE(
+                parser,
+                f.name,
+                f.default,
+                help_text,
+                flag_values=flag_values,
+                serializer=flags.ArgumentSerializer(),
+            )
         elif meta["choices"]:
-            flags.DEFINE_enum(f.name, f.default, list(meta["choices"]), help_text,
-                              flag_values=flag_values)
+            flags.DEFINE_enum(
+                f.name, f.default, list(meta["choices"]), help_text, flag_values=flag_values
+            )
         elif f.type in (bool, "bool"):
             flags.DEFINE_bool(f.name, f.default, help_text, flag_values=flag_values)
         elif f.type in (int, "int"):
-            flags.DEFINE_integer(f.name, f.default, help_text, lower_bound=meta["minimum"],
-                                 flag_values=flag_values)
+            flags.DEFINE_integer(
+                f.name, f.default, help_text, lower_bound=meta["minimum"], flag_values=flag_values
+            )
         else:
             flags.DEFINE_string(f.name, f.default, help_text, flag_values=flag_values)
 

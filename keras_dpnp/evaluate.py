@@ -20,39 +20,67 @@ from keras_dpnp import cli
 from keras_dpnp.config import parse_number
 
 flags.DEFINE_string("model", None, "Run directory or .keras file to evaluate.")
-flags.DEFINE_enum("checkpoint", "best", ["best", "last"],
-                  "Checkpoint of a run directory: best (best validation accuracy under attack; "
-                  "last.keras if there is none) or last.")
-flags.DEFINE_enum("suite", "standard", ["headline", "quick", "standard", "full"],
-                  "headline: clean, FGSM, PGD-20, CW∞, AutoAttack (a comparison's columns); "
-                  "quick: clean, FGSM, PGD-20, CW∞, ε sweep, diagnostics; standard: + AutoAttack, "
-                  "CW-L2, Square; full: + CW-L2 on every point, a finer sweep, the CIFAR-10-C "
-                  "corruptions and the feature geometry.")
-flags.DEFINE_string("epsilon", None, "Attack radius in pixel scale [0, 1] (fractions such as "
-                    "8/255 work); default: the run's training ε.")
+flags.DEFINE_enum(
+    "checkpoint",
+    "best",
+    ["best", "last"],
+    "Checkpoint of a run directory: best (best validation accuracy under attack; "
+    "last.keras if there is none) or last.",
+)
+flags.DEFINE_enum(
+    "suite",
+    "standard",
+    ["headline", "quick", "standard", "full"],
+    "headline: clean, FGSM, PGD-20, CW∞, AutoAttack (a comparison's columns); "
+    "quick: clean, FGSM, PGD-20, CW∞, ε sweep, diagnostics; standard: + AutoAttack, "
+    "CW-L2, Square; full: + CW-L2 on every point, a finer sweep, the CIFAR-10-C "
+    "corruptions and the feature geometry.",
+)
+flags.DEFINE_string(
+    "epsilon",
+    None,
+    "Attack radius in pixel scale [0, 1] (fractions such as "
+    "8/255 work); default: the run's training ε.",
+)
 flags.DEFINE_enum("norm", None, ["linf", "l2"], "Attack norm; default: the run's.")
-flags.DEFINE_string("step_size", None, "PGD step at ε; default: the run's training step "
-                    "scaled to ε, else 2.5 ε / 20.")
-flags.DEFINE_integer("num_points", None, "Evaluate a seeded random subset of this many test "
-                     "points; default: all.", lower_bound=1)
+flags.DEFINE_string(
+    "step_size",
+    None,
+    "PGD step at ε; default: the run's training step scaled to ε, else 2.5 ε / 20.",
+)
+flags.DEFINE_integer(
+    "num_points",
+    None,
+    "Evaluate a seeded random subset of this many test points; default: all.",
+    lower_bound=1,
+)
 flags.DEFINE_integer("restarts", 1, "Random restarts of the PGD-20 row.", lower_bound=1)
-flags.DEFINE_string("out", None, "Report folder; default: the run directory or the .keras "
-                    "file's folder.")
-flags.DEFINE_string("dataset", None, "Data set (needed for a bare .keras file; overrides a "
-                    "run's).")
+flags.DEFINE_string(
+    "out", None, "Report folder; default: the run directory or the .keras file's folder."
+)
+flags.DEFINE_string("dataset", None, "Data set (needed for a bare .keras file; overrides a run's).")
 flags.DEFINE_string("data_dir", None, "Prepared TFDS data folder; default: the run's.")
 flags.DEFINE_string("manual_dir", None, "Folder of original archives; default: the run's.")
-flags.DEFINE_integer("seed", 0, "Seed of the subset and the attacks' random starts.",
-                     lower_bound=0)
+flags.DEFINE_integer("seed", 0, "Seed of the subset and the attacks' random starts.", lower_bound=0)
 flags.DEFINE_integer("batch_size", 256, "Attack batch size.", lower_bound=1)
-flags.DEFINE_enum("corruption_source", "auto", ["auto", "tfds", "generated"],
-                  "Corrupted images of the full suite: tfds (official CIFAR-10-C prepared in "
-                  "--data_dir), generated (from the test points with CIFAR-10-C's parameters), "
-                  "or auto (tfds for cifar10 when prepared, else generated).")
-flags.DEFINE_string("corruption_cache", os.path.join("~", ".cache", "keras_dpnp", "corruptions"),
-                    "Folder caching generated corrupted sets; empty: no cache.")
-flags.DEFINE_list("corruptions", None, "Comma-separated subset of the 15 corruptions "
-                  "(e.g. gaussian_noise,fog); default: all.")
+flags.DEFINE_enum(
+    "corruption_source",
+    "auto",
+    ["auto", "tfds", "generated"],
+    "Corrupted images of the full suite: tfds (official CIFAR-10-C prepared in "
+    "--data_dir), generated (from the test points with CIFAR-10-C's parameters), "
+    "or auto (tfds for cifar10 when prepared, else generated).",
+)
+flags.DEFINE_string(
+    "corruption_cache",
+    os.path.join("~", ".cache", "keras_dpnp", "corruptions"),
+    "Folder caching generated corrupted sets; empty: no cache.",
+)
+flags.DEFINE_list(
+    "corruptions",
+    None,
+    "Comma-separated subset of the 15 corruptions (e.g. gaussian_noise,fog); default: all.",
+)
 flags.DEFINE_list("severities", None, "Comma-separated subset of severities 1..5; default: all.")
 flags.mark_flag_as_required("model")
 
@@ -72,9 +100,11 @@ def _corruption_options():
     except ValueError:
         cli.fail(f"--severities={','.join(f.severities)} must list integers from 1 to 5")
     chosen = {"corruptions": f.corruptions, "severities": severities}
-    return {"source": f.corruption_source,
-            "cache_dir": os.path.expanduser(f.corruption_cache) if f.corruption_cache else None,
-            **{key: value for key, value in chosen.items() if value}}
+    return {
+        "source": f.corruption_source,
+        "cache_dir": os.path.expanduser(f.corruption_cache) if f.corruption_cache else None,
+        **{key: value for key, value in chosen.items() if value},
+    }
 
 
 def main(argv):
@@ -87,12 +117,22 @@ def main(argv):
     f = flags.FLAGS
     try:
         _, markdown, paths = evaluate_model(
-            f.model, f.suite, checkpoint=f.checkpoint, dataset=f.dataset,
-            data_dir=f.data_dir, manual_dir=f.manual_dir,
-            epsilon=_number("epsilon", f.epsilon) if f.epsilon else None, norm=f.norm,
+            f.model,
+            f.suite,
+            checkpoint=f.checkpoint,
+            dataset=f.dataset,
+            data_dir=f.data_dir,
+            manual_dir=f.manual_dir,
+            epsilon=_number("epsilon", f.epsilon) if f.epsilon else None,
+            norm=f.norm,
             step_size=_number("step_size", f.step_size) if f.step_size else None,
-            num_points=f.num_points, seed=f.seed, batch_size=f.batch_size,
-            restarts=f.restarts, corruptions=_corruption_options(), out=f.out)
+            num_points=f.num_points,
+            seed=f.seed,
+            batch_size=f.batch_size,
+            restarts=f.restarts,
+            corruptions=_corruption_options(),
+            out=f.out,
+        )
     except (ModelLoadError, DatasetNotFoundError, ValueError) as error:
         cli.fail(str(error))
     print(markdown)

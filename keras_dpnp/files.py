@@ -16,8 +16,9 @@ def atomic_path(path):
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     base = os.path.basename(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{base}.", suffix=os.path.splitext(base)[1],
-                                         dir=folder)
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{base}.", suffix=os.path.splitext(base)[1], dir=folder
+    )
     os.close(handle)
     os.remove(temporary)
     try:

@@ -51,8 +51,16 @@ class PrototypeHead(keras.layers.Layer):
     `scale * cos(z, c_j)` (`cosine`). The head computes in float32 whatever the policy.
     """
 
-    def __init__(self, num_classes, radius=4.0, logits="dot", scale=10.0,
-                 init="random", init_seed=0, **kwargs):
+    def __init__(
+        self,
+        num_classes,
+        radius=4.0,
+        logits="dot",
+        scale=10.0,
+        init="random",
+        init_seed=0,
+        **kwargs,
+    ):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if radius <= 0:
@@ -72,8 +80,10 @@ class PrototypeHead(keras.layers.Layer):
         dim = int(input_shape[-1])
         values = prototype_init_values(self.init, self.num_classes, dim, self.init_seed)
         self.prototypes = self.add_weight(
-            name="prototypes", shape=(self.num_classes, dim),
-            initializer=keras.initializers.Constant(values), trainable=True,
+            name="prototypes",
+            shape=(self.num_classes, dim),
+            initializer=keras.initializers.Constant(values),
+            trainable=True,
         )
 
     def class_vectors(self):
@@ -90,8 +100,9 @@ class PrototypeHead(keras.layers.Layer):
         features = np.asarray(features, np.float64)
         labels = np.asarray(labels)
         if features.ndim != 2 or features.shape[1] != self.prototypes.shape[1]:
-            raise ValueError(f"features must be [N, {self.prototypes.shape[1]}], got "
-                             f"{features.shape}")
+            raise ValueError(
+                f"features must be [N, {self.prototypes.shape[1]}], got {features.shape}"
+            )
         values = np.array(keras.ops.convert_to_numpy(self.prototypes), np.float64)
         means = np.zeros_like(values)
         for k in range(self.num_classes):
@@ -120,8 +131,12 @@ class PrototypeHead(keras.layers.Layer):
 
     def get_config(self):
         return {
-            **super().get_config(), "num_classes": self.num_classes, "radius": self.radius,
-            "logits": self.logit_form, "scale": self.scale, "init": self.init,
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "radius": self.radius,
+            "logits": self.logit_form,
+            "scale": self.scale,
+            "init": self.init,
             "init_seed": self.init_seed,
         }
 

@@ -9,8 +9,11 @@ SEPARATION_FORMS = ("max_cos", "hinge", "lse")
 
 def cross_entropy(logits, labels):
     """Softmax cross-entropy of integer labels."""
-    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=tf.cast(labels, tf.int32), logits=tf.cast(logits, tf.float32)))
+    return tf.reduce_mean(
+        tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=tf.cast(labels, tf.int32), logits=tf.cast(logits, tf.float32)
+        )
+    )
 
 
 def alignment(features, own_prototypes):

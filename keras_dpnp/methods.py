@@ -37,8 +37,9 @@ class LossWeights:
     def __post_init__(self):
         for field in dataclasses.fields(self):
             if getattr(self, field.name) < 0:
-                raise ValueError(f"loss weight {field.name} must be >= 0, got "
-                                 f"{getattr(self, field.name)}")
+                raise ValueError(
+                    f"loss weight {field.name} must be >= 0, got {getattr(self, field.name)}"
+                )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,11 +54,13 @@ class LossForm:
 
     def __post_init__(self):
         if self.separation not in losses.SEPARATION_FORMS:
-            raise ValueError(f"separation form must be one of {losses.SEPARATION_FORMS}, "
-                             f"got {self.separation!r}")
+            raise ValueError(
+                f"separation form must be one of {losses.SEPARATION_FORMS}, got {self.separation!r}"
+            )
         if self.align_target not in ALIGN_TARGETS:
-            raise ValueError(f"align target must be one of {ALIGN_TARGETS}, got "
-                             f"{self.align_target!r}")
+            raise ValueError(
+                f"align target must be one of {ALIGN_TARGETS}, got {self.align_target!r}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,8 +114,7 @@ class Method(abc.ABC):
             raise ValueError(f"head must be one of {HEADS}, got {head!r}")
         kind = self.default_head if head == "auto" else head
         if self.needs_prototypes and kind != "prototype":
-            raise ValueError(f"--method={self.name} needs the prototype head; drop "
-                             f"--head={head}")
+            raise ValueError(f"--method={self.name} needs the prototype head; drop --head={head}")
         return kind
 
     def training_attack(self, objective="auto", **settings):
@@ -173,8 +175,9 @@ class PGDAT(Method):
     def batch_losses(self, batch, weights, form):
         adv_logits = batch.head(batch.adversarial_features)
         adv_ce = losses.cross_entropy(adv_logits, batch.labels)
-        return BatchLosses(total=adv_ce, terms={"adv_ce": adv_ce}, logits=None,
-                           adversarial_logits=adv_logits)
+        return BatchLosses(
+            total=adv_ce, terms={"adv_ce": adv_ce}, logits=None, adversarial_logits=adv_logits
+        )
 
 
 @register
@@ -188,8 +191,10 @@ class TRADES(Method):
     def batch_losses(self, batch, weights, form):
         logits = batch.head(batch.features)
         adv_logits = batch.head(batch.adversarial_features)
-        terms = {"ce": losses.cross_entropy(logits, batch.labels),
-                 "consistency": losses.kl_divergence(logits, adv_logits)}
+        terms = {
+            "ce": losses.cross_entropy(logits, batch.labels),
+            "consistency": losses.kl_divergence(logits, adv_logits),
+        }
         total = terms["ce"] + weights.beta * terms["consistency"]
         return BatchLosses(total=total, terms=terms, logits=logits, adversarial_logits=adv_logits)
 
@@ -206,8 +211,10 @@ class MART(Method):
         y = batch.labels
         logits = batch.head(batch.features)
         adv_logits = batch.head(batch.adversarial_features)
-        terms = {"boosted_ce": losses.boosted_cross_entropy(adv_logits, y),
-                 "weighted_kl": losses.misclassification_aware_kl(logits, adv_logits, y)}
+        terms = {
+            "boosted_ce": losses.boosted_cross_entropy(adv_logits, y),
+            "weighted_kl": losses.misclassification_aware_kl(logits, adv_logits, y),
+        }
         total = terms["boosted_ce"] + weights.beta * terms["weighted_kl"]
         return BatchLosses(total=total, terms=terms, logits=logits, adversarial_logits=adv_logits)
 
@@ -230,8 +237,12 @@ def prototype_losses(batch, weights, form):
         "repel": losses.repulsion(logits, y, w.margin),
         "separation": losses.separation(class_vectors, form.separation),
     }
-    total = (w.ce * terms["ce"] + w.align * align_scale * terms["align"]
-             + w.repel * terms["repel"] + w.separation * terms["separation"])
+    total = (
+        w.ce * terms["ce"]
+        + w.align * align_scale * terms["align"]
+        + w.repel * terms["repel"]
+        + w.separation * terms["separation"]
+    )
     adversarial_logits = None
     if batch.adversarial_features is not None:
         fixed = tf.stop_gradient(class_vectors) if form.dual_branch else class_vectors
@@ -241,10 +252,14 @@ def prototype_losses(batch, weights, form):
         terms["align_adv"] = losses.alignment(z_adv, tf.gather(fixed_anchors, y))
         terms["consistency"] = losses.kl_divergence(head.logits_with(z, fixed), adversarial_logits)
         terms["adv_ce"] = losses.cross_entropy(adversarial_logits, y)
-        total += (w.align * align_scale * terms["align_adv"] + w.beta * terms["consistency"]
-                  + w.adv_ce * terms["adv_ce"])
-    return BatchLosses(total=total, terms=terms, logits=logits,
-                       adversarial_logits=adversarial_logits, features=z)
+        total += (
+            w.align * align_scale * terms["align_adv"]
+            + w.beta * terms["consistency"]
+            + w.adv_ce * terms["adv_ce"]
+        )
+    return BatchLosses(
+        total=total, terms=terms, logits=logits, adversarial_logits=adversarial_logits, features=z
+    )
 
 
 @register

@@ -9,6 +9,7 @@ from keras_dpnp import compat, losses, methods
 from keras_dpnp.attacks.pgd import PGDConfig, pgd
 from keras_dpnp.backbones.folding import FoldedInference
 from keras_dpnp.heads import LinearHead, PrototypeHead
+
 # Scales the attack objective of a float16 model so that input gradients do not underflow.
 FLOAT16_ATTACK_LOSS_SCALE = 1024.0
 GEOMETRY_LOGS = ("proto_max_cos", "proto_mean_cos", "align_ratio", "feature_norm")
@@ -16,8 +17,11 @@ _ATTACK_SEED_KEY = "attack_seed_state"
 
 
 # Keys of `LossForm` that `.keras` files written before it stored under "loss_weights".
-_FORM_KEYS_IN_OLD_FILES = {"separation_form": "separation", "align_target": "align_target",
-                           "dual_branch": "dual_branch"}
+_FORM_KEYS_IN_OLD_FILES = {
+    "separation_form": "separation",
+    "align_target": "align_target",
+    "dual_branch": "dual_branch",
+}
 
 
 def _as_dataclass(cls, value):
@@ -69,10 +73,26 @@ class AdvDPNP(keras.Model):
         seed: seeds the attacks' random starts.
     """
 
-    def __init__(self, backbone, num_classes, *, head="auto", radius=4.0, logits="dot",
-                 logit_scale=10.0, prototype_init="random", method="adv_dpnp",
-                 loss_weights=None, loss_form=None, attack=None, eval_attack=None,
-                 align_warmup_epochs=0, epsilon_warmup_epochs=0, seed=0, **kwargs):
+    def __init__(
+        self,
+        backbone,
+        num_classes,
+        *,
+        head="auto",
+        radius=4.0,
+        logits="dot",
+        logit_scale=10.0,
+        prototype_init="random",
+        method="adv_dpnp",
+        loss_weights=None,
+        loss_form=None,
+        attack=None,
+        eval_attack=None,
+        align_warmup_epochs=0,
+        epsilon_warmup_epochs=0,
+        seed=0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.method = methods.get_method(method)
         head_kind = self.method.head_for(head)
@@ -81,28 +101,41 @@ class AdvDPNP(keras.Model):
         self.num_classes = int(num_classes)
         self.head_kind = head_kind
         if head_kind == "prototype":
-            self.head = PrototypeHead(num_classes, radius=radius, logits=logits,
-                                      scale=logit_scale, init=prototype_init, init_seed=seed,
-                                      name="prototype_head")
+            self.head = PrototypeHead(
+                num_classes,
+                radius=radius,
+                logits=logits,
+                scale=logit_scale,
+                init=prototype_init,
+                init_seed=seed,
+                name="prototype_head",
+            )
         else:
             self.head = LinearHead(num_classes, name="linear_head")
-        self.head_options = {"radius": float(radius), "logits": logits,
-                             "logit_scale": float(logit_scale), "prototype_init": prototype_init}
+        self.head_options = {
+            "radius": float(radius),
+            "logits": logits,
+            "logit_scale": float(logit_scale),
+            "prototype_init": prototype_init,
+        }
         self.loss_weights_config = _as_dataclass(methods.LossWeights, loss_weights)
         self.loss_form = _as_dataclass(methods.LossForm, loss_form)
         if not isinstance(attack, PGDConfig):
             attack = self.method.training_attack(**(attack or {}))
         self.attack_config = attack
-        self.eval_attack_config = (None if eval_attack is None
-                                   else _as_dataclass(PGDConfig, eval_attack))
+        self.eval_attack_config = (
+            None if eval_attack is None else _as_dataclass(PGDConfig, eval_attack)
+        )
         self.align_warmup_epochs = int(align_warmup_epochs)
         self.epsilon_warmup_epochs = int(epsilon_warmup_epochs)
         self.seed = int(seed)
         self.attack_seed = keras.random.SeedGenerator(seed, name="attack_seed")
-        self.align_warmup = self.add_weight(name="align_warmup", shape=(), trainable=False,
-                                            initializer="ones", dtype="float32")
-        self.epsilon_warmup = self.add_weight(name="epsilon_warmup", shape=(), trainable=False,
-                                              initializer="ones", dtype="float32")
+        self.align_warmup = self.add_weight(
+            name="align_warmup", shape=(), trainable=False, initializer="ones", dtype="float32"
+        )
+        self.epsilon_warmup = self.add_weight(
+            name="epsilon_warmup", shape=(), trainable=False, initializer="ones", dtype="float32"
+        )
         logged = ("loss",) + self.method.term_names
         if head_kind == "prototype":
             logged += GEOMETRY_LOGS
@@ -168,12 +201,22 @@ class AdvDPNP(keras.Model):
                 self.optimizer.build(self.trainable_variables)
 
     def adversarial_examples(self, x, y, config=None, *, epsilon=None):
-        """PGD examples against this model (inference-mode BatchNorm); `config`: the training attack."""
+        """PGD examples against this model (inference-mode BatchNorm).
+
+        `config` defaults to the training attack; `epsilon` (e.g. a warmed-up ε) overrides its
+        radius.
+        """
         config = config or self.attack_config
         float16 = self.backbone.compute_dtype == "float16"
-        return pgd(self._inference_logits_function(), x, y, config,
-                   epsilon=epsilon, seed_generator=self.attack_seed,
-                   loss_scale=FLOAT16_ATTACK_LOSS_SCALE if float16 else 1.0)
+        return pgd(
+            self._inference_logits_function(),
+            x,
+            y,
+            config,
+            epsilon=epsilon,
+            seed_generator=self.attack_seed,
+            loss_scale=FLOAT16_ATTACK_LOSS_SCALE if float16 else 1.0,
+        )
 
     def _inference_logits_function(self):
         """`self(images, training=False)`, with the BatchNorms folded into the convolutions
@@ -192,8 +235,9 @@ class AdvDPNP(keras.Model):
             epsilon = self.attack_config.epsilon * self.epsilon_warmup
             x_adv = self.adversarial_examples(x, y, epsilon=epsilon)
         with tf.GradientTape() as tape:
-            batch = self.method.batch_losses(self.training_batch(x, y, x_adv),
-                                             self.loss_weights_config, self.loss_form)
+            batch = self.method.batch_losses(
+                self.training_batch(x, y, x_adv), self.loss_weights_config, self.loss_form
+            )
             # Gradients are summed over replicas, so each replica contributes its mean / replicas.
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             scaled = self.optimizer.scale_loss(batch.total / replicas)
@@ -206,8 +250,13 @@ class AdvDPNP(keras.Model):
         (when the method reads them) and of `x_adv`, the head and this epoch's warm-up."""
         features = self.backbone(x, training=True) if self.method.uses_clean else None
         adversarial = None if x_adv is None else self.backbone(x_adv, training=True)
-        return methods.Batch(labels=y, head=self.head, features=features,
-                             adversarial_features=adversarial, align_scale=self.align_warmup)
+        return methods.Batch(
+            labels=y,
+            head=self.head,
+            features=features,
+            adversarial_features=adversarial,
+            align_scale=self.align_warmup,
+        )
 
     def _log_train(self, batch, x, y):
         logs = {"loss": batch.total, **batch.terms}
@@ -278,8 +327,11 @@ class AdvDPNP(keras.Model):
             "loss_weights": dataclasses.asdict(self.loss_weights_config),
             "loss_form": dataclasses.asdict(self.loss_form),
             "attack": dataclasses.asdict(self.attack_config),
-            "eval_attack": (None if self.eval_attack_config is None
-                            else dataclasses.asdict(self.eval_attack_config)),
+            "eval_attack": (
+                None
+                if self.eval_attack_config is None
+                else dataclasses.asdict(self.eval_attack_config)
+            ),
             "align_warmup_epochs": self.align_warmup_epochs,
             "epsilon_warmup_epochs": self.epsilon_warmup_epochs,
             "seed": self.seed,

@@ -11,8 +11,12 @@ from keras_dpnp import cli
 from keras_dpnp.config import config_from_flags, define_flags
 
 define_flags()
-flags.DEFINE_bool("overwrite", False, "Replace a run directory that holds a different config "
-                  "(its checkpoints are deleted); without it such a directory is refused.")
+flags.DEFINE_bool(
+    "overwrite",
+    False,
+    "Replace a run directory that holds a different config "
+    "(its checkpoints are deleted); without it such a directory is refused.",
+)
 
 
 def main(argv):

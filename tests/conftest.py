@@ -1,9 +1,8 @@
 """Shared fixtures: tiny models and data that keep the suite fast on a 2-core CPU."""
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 from keras_dpnp.backbones import build_backbone
 from keras_dpnp.model import AdvDPNP
@@ -11,8 +10,14 @@ from keras_dpnp.model import AdvDPNP
 
 def tiny_backbone(feature_dim=8, image_shape=(8, 8, 1)):
     channels = image_shape[-1]
-    return build_backbone("small_cnn", image_shape, mean=(0.5,) * channels,
-                          std=(0.25,) * channels, feature_dim=feature_dim, width=0.25)
+    return build_backbone(
+        "small_cnn",
+        image_shape,
+        mean=(0.5,) * channels,
+        std=(0.25,) * channels,
+        feature_dim=feature_dim,
+        width=0.25,
+    )
 
 
 def tiny_model(method="adv_dpnp", **kwargs):

@@ -5,8 +5,8 @@ import functools
 import keras
 import tensorflow as tf
 
-from keras_dpnp.data import load_dataset, make_dataset
 from conftest import tiny_model
+from keras_dpnp.data import load_dataset, make_dataset
 
 
 @functools.lru_cache(maxsize=1)
@@ -16,8 +16,12 @@ def standard_digits_model():
     splits = load_dataset("digits")
     model = tiny_model("standard")
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
-    model.fit(make_dataset(*splits.train, batch_size=64, training=True), epochs=8,
-              shuffle=False, verbose=0)
+    model.fit(
+        make_dataset(*splits.train, batch_size=64, training=True),
+        epochs=8,
+        shuffle=False,
+        verbose=0,
+    )
     images, labels = splits.test
     return model, images[:150], labels[:150]
 

@@ -1,7 +1,6 @@
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 from keras_dpnp.heads import LinearHead, PrototypeHead, prototype_init_values
 
@@ -52,8 +51,12 @@ def test_simplex_needs_enough_dimensions():
 def test_heads_round_trip_through_config():
     head = PrototypeHead(3, radius=2.5, logits="cosine", scale=4.0, init="orthogonal")
     clone = PrototypeHead.from_config(head.get_config())
-    assert (clone.radius, clone.logit_form, clone.scale, clone.init) == (2.5, "cosine", 4.0,
-                                                                         "orthogonal")
+    assert (clone.radius, clone.logit_form, clone.scale, clone.init) == (
+        2.5,
+        "cosine",
+        4.0,
+        "orthogonal",
+    )
     linear = LinearHead.from_config(LinearHead(6).get_config())
     assert linear.num_classes == 6 and linear.use_bias
 

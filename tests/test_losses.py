@@ -61,8 +61,9 @@ def test_boosted_cross_entropy_hand_value():
     probs = np.array([[0.6, 0.3, 0.1]], "float32")
     # -log 0.6 - log(1.0001 - 0.3)
     expected = -math.log(0.6) - math.log(1.0001 - 0.3)
-    assert float(losses.boosted_cross_entropy(np.log(probs), [0])) == pytest.approx(expected,
-                                                                                      rel=1e-5)
+    assert float(losses.boosted_cross_entropy(np.log(probs), [0])) == pytest.approx(
+        expected, rel=1e-5
+    )
 
 
 def test_misclassification_aware_kl_hand_value():

@@ -1,11 +1,8 @@
 import numpy as np
 import pytest
-import tensorflow as tf
 
-import keras
-
-from keras_dpnp import methods
 from conftest import tiny_model
+from keras_dpnp import methods
 
 
 def _softmax(logits):
@@ -26,8 +23,9 @@ def _batch_and_logits(method, batch, **kwargs):
     x, y = batch
     model = tiny_model(method, **kwargs)
     x_adv = model.adversarial_examples(x, y) if model.method.attack_objective else None
-    out = model.method.batch_losses(model.training_batch(x, y, x_adv),
-                                    model.loss_weights_config, model.loss_form)
+    out = model.method.batch_losses(
+        model.training_batch(x, y, x_adv), model.loss_weights_config, model.loss_form
+    )
     # Training-mode BatchNorm is deterministic for a given batch, so these are the logits seen.
     clean = np.asarray(model(x, training=True))
     adv = None if x_adv is None else np.asarray(model(x_adv, training=True))
@@ -54,9 +52,17 @@ def test_mart_is_boosted_ce_plus_weighted_kl(batch):
     assert float(out.total) == pytest.approx(boosted + 6.0 * weighted, rel=1e-4)
 
 
-@pytest.mark.parametrize("method,objective,head", [
-    ("standard", None, "linear"), ("pgd_at", "ce", "linear"), ("trades", "kl", "linear"),
-    ("mart", "ce", "linear"), ("dpnp", None, "prototype"), ("adv_dpnp", "kl", "prototype")])
+@pytest.mark.parametrize(
+    "method,objective,head",
+    [
+        ("standard", None, "linear"),
+        ("pgd_at", "ce", "linear"),
+        ("trades", "kl", "linear"),
+        ("mart", "ce", "linear"),
+        ("dpnp", None, "prototype"),
+        ("adv_dpnp", "kl", "prototype"),
+    ],
+)
 def test_registry_defaults(method, objective, head):
     m = methods.get_method(method)
     assert (m.attack_objective, m.default_head) == (objective, head)

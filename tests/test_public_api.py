@@ -19,8 +19,11 @@ def test_unknown_names_raise_attribute_error():
 
 
 def test_import_does_not_load_the_export_or_attack_libraries():
-    code = ("import sys, keras_dpnp; "
-            "print(sorted(m for m in ('onnx', 'tf2onnx', 'cleverhans') if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120)
+    code = (
+        "import sys, keras_dpnp; "
+        "print(sorted(m for m in ('onnx', 'tf2onnx', 'cleverhans') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stderr[-1000:]

@@ -3,9 +3,16 @@
 import numpy as np
 import tensorflow as tf
 
-from keras_dpnp.attacks.batching import (batch_signature, check_inputs, check_num_targets,
-                                         flat_norm, num_classes, per_example, ranked_class,
-                                         run_on_unfooled)
+from keras_dpnp.attacks.batching import (
+    batch_signature,
+    check_inputs,
+    check_num_targets,
+    flat_norm,
+    num_classes,
+    per_example,
+    ranked_class,
+    run_on_unfooled,
+)
 from keras_dpnp.attacks.dlr import dlr_loss, targeted_dlr_loss
 from keras_dpnp.attacks.pgd import project
 
@@ -86,21 +93,35 @@ def apgd_batch_graph(logits_fn, image_shape, *, epsilon, norm, loss, steps, rho)
         x_adv = _random_point(x, epsilon, norm, seed)
         values, grad, wrong = loss_and_grad(x_adv, y, targets)
         state = dict(
-            x_adv=x_adv, x_prev=x_adv, grad=grad, step=tf.fill(tf.shape(y), 2.0 * epsilon),
+            x_adv=x_adv,
+            x_prev=x_adv,
+            grad=grad,
+            step=tf.fill(tf.shape(y), 2.0 * epsilon),
             fooled=wrong | (tf.argmax(clean_logits, axis=1) != y),
             x_fooling=tf.where(per_example(wrong, x), x_adv, x),
-            x_best=x_adv, grad_best=grad, loss_best=values, loss_prev=values,
-            increases=tf.zeros_like(values), loss_best_at_check=values,
-            reduced_at_check=tf.ones_like(wrong))
+            x_best=x_adv,
+            grad_best=grad,
+            loss_best=values,
+            loss_prev=values,
+            increases=tf.zeros_like(values),
+            loss_best_at_check=values,
+            reduced_at_check=tf.ones_like(wrong),
+        )
         for i in tf.range(steps):
             s = state
             weight = tf.where(i > 0, MOMENTUM, 1.0)
             step = per_example(s["step"], x)
-            towards = _in_box_and_ball(x, s["x_adv"] + step * _ascent_direction(s["grad"], norm),
-                                       epsilon, norm)
+            towards = _in_box_and_ball(
+                x, s["x_adv"] + step * _ascent_direction(s["grad"], norm), epsilon, norm
+            )
             x_new = _in_box_and_ball(
-                x, s["x_adv"] + weight * (towards - s["x_adv"])
-                + (1.0 - weight) * (s["x_adv"] - s["x_prev"]), epsilon, norm)
+                x,
+                s["x_adv"]
+                + weight * (towards - s["x_adv"])
+                + (1.0 - weight) * (s["x_adv"] - s["x_prev"]),
+                epsilon,
+                norm,
+            )
             values, grad, wrong = loss_and_grad(x_new, y, targets)
             improved = values > s["loss_best"]
             loss_best = tf.where(improved, values, s["loss_best"])
@@ -111,18 +132,24 @@ def apgd_batch_graph(logits_fn, image_shape, *, epsilon, norm, loss, steps, rho)
             at_check = window > 0
             halve = at_check & (
                 (increases <= rho * window)
-                | (~s["reduced_at_check"] & (s["loss_best_at_check"] >= loss_best)))
+                | (~s["reduced_at_check"] & (s["loss_best_at_check"] >= loss_best))
+            )
             restart = per_example(halve, x)
             state = dict(
-                x_adv=tf.where(restart, x_best, x_new), x_prev=s["x_adv"],
+                x_adv=tf.where(restart, x_best, x_new),
+                x_prev=s["x_adv"],
                 grad=tf.where(restart, grad_best, grad),
                 step=tf.where(halve, s["step"] / 2.0, s["step"]),
                 fooled=s["fooled"] | wrong,
                 x_fooling=tf.where(per_example(wrong, x), x_new, s["x_fooling"]),
-                x_best=x_best, grad_best=grad_best, loss_best=loss_best, loss_prev=values,
+                x_best=x_best,
+                grad_best=grad_best,
+                loss_best=loss_best,
+                loss_prev=values,
                 increases=tf.where(at_check, tf.zeros_like(increases), increases),
                 loss_best_at_check=tf.where(at_check, loss_best, s["loss_best_at_check"]),
-                reduced_at_check=tf.where(at_check, halve, s["reduced_at_check"]))
+                reduced_at_check=tf.where(at_check, halve, s["reduced_at_check"]),
+            )
         fooled = state["fooled"]
         return tf.where(per_example(fooled, x), state["x_fooling"], state["x_best"]), fooled
 
@@ -136,8 +163,20 @@ def _check_steps(steps, rho):
         raise ValueError(f"rho must be in (0, 1), got {rho}")
 
 
-def apgd(logits_fn, x, y, *, epsilon, norm="linf", loss="ce", steps=100, rho=0.75, seed=0,
-         batch_size=500, progress=None):
+def apgd(
+    logits_fn,
+    x,
+    y,
+    *,
+    epsilon,
+    norm="linf",
+    loss="ce",
+    steps=100,
+    rho=0.75,
+    seed=0,
+    batch_size=500,
+    progress=None,
+):
     """Untargeted APGD on the cross-entropy (`loss='ce'`) or DLR (`'dlr'`) loss.
 
     `logits_fn` maps float32 images in [0, 1] to logits (call a model with `training=False`).
@@ -151,15 +190,29 @@ def apgd(logits_fn, x, y, *, epsilon, norm="linf", loss="ce", steps=100, rho=0.7
     if loss not in LOSSES:
         raise ValueError(f"APGD loss must be one of {LOSSES}, got {loss!r}")
     _check_steps(steps, rho)
-    run = apgd_batch_graph(logits_fn, x.shape[1:], epsilon=epsilon, norm=norm, loss=loss,
-                           steps=steps, rho=rho)
-    x_adv, _ = run_on_unfooled(run, x, y, ranks=[0], seed=seed, batch_size=batch_size,
-                               progress=progress)
+    run = apgd_batch_graph(
+        logits_fn, x.shape[1:], epsilon=epsilon, norm=norm, loss=loss, steps=steps, rho=rho
+    )
+    x_adv, _ = run_on_unfooled(
+        run, x, y, ranks=[0], seed=seed, batch_size=batch_size, progress=progress
+    )
     return x_adv
 
 
-def apgd_targeted(logits_fn, x, y, *, epsilon, norm="linf", steps=100, num_targets=9, rho=0.75,
-                  seed=0, batch_size=500, progress=None):
+def apgd_targeted(
+    logits_fn,
+    x,
+    y,
+    *,
+    epsilon,
+    norm="linf",
+    steps=100,
+    num_targets=9,
+    rho=0.75,
+    seed=0,
+    batch_size=500,
+    progress=None,
+):
     """APGD-T: APGD on the targeted DLR loss, one run per target class.
 
     The targets are the classes with the 2nd, 3rd, … largest clean logit; each run attacks
@@ -169,8 +222,22 @@ def apgd_targeted(logits_fn, x, y, *, epsilon, norm="linf", steps=100, num_targe
     x, y = check_inputs(x, y, epsilon, norm)
     _check_steps(steps, rho)
     check_num_targets(num_targets, num_classes(logits_fn, x))
-    run = apgd_batch_graph(logits_fn, x.shape[1:], epsilon=epsilon, norm=norm,
-                           loss="targeted_dlr", steps=steps, rho=rho)
-    x_adv, _ = run_on_unfooled(run, x, y, ranks=range(1, num_targets + 1), seed=seed,
-                               batch_size=batch_size, progress=progress)
+    run = apgd_batch_graph(
+        logits_fn,
+        x.shape[1:],
+        epsilon=epsilon,
+        norm=norm,
+        loss="targeted_dlr",
+        steps=steps,
+        rho=rho,
+    )
+    x_adv, _ = run_on_unfooled(
+        run,
+        x,
+        y,
+        ranks=range(1, num_targets + 1),
+        seed=seed,
+        batch_size=batch_size,
+        progress=progress,
+    )
     return x_adv

@@ -54,8 +54,12 @@ def _classifier(logits_fn, image_shape, batch_size):
         return tf.argmax(tf.cast(logits_fn(batch), tf.float32), axis=1)
 
     def classify(images):
-        return np.concatenate([labels_of(tf.constant(images[start:start + batch_size])).numpy()
-                               for start in range(0, len(images), batch_size)])
+        return np.concatenate(
+            [
+                labels_of(tf.constant(images[start : start + batch_size])).numpy()
+                for start in range(0, len(images), batch_size)
+            ]
+        )
 
     return classify
 
@@ -75,9 +79,11 @@ def perturbation_sizes(x, x_adv, norm):
 def _check_valid(x, x_adv, epsilon, norm):
     largest = perturbation_sizes(x, x_adv, norm).max()
     if largest > epsilon + BALL_TOLERANCE or x_adv.min() < 0 or x_adv.max() > 1:
-        raise RuntimeError(f"AutoAttack produced an invalid point (largest {norm} perturbation "
-                           f"{largest:.6g} for epsilon {epsilon}, range [{x_adv.min():g}, "
-                           f"{x_adv.max():g}]); this is a bug, please report it")
+        raise RuntimeError(
+            f"AutoAttack produced an invalid point (largest {norm} perturbation "
+            f"{largest:.6g} for epsilon {epsilon}, range [{x_adv.min():g}, "
+            f"{x_adv.max():g}]); this is a bug, please report it"
+        )
 
 
 def _stage(name, logits_fn, x, y, *, epsilon, norm, seed, batch_size, num_targets, progress):
@@ -85,8 +91,9 @@ def _stage(name, logits_fn, x, y, *, epsilon, norm, seed, batch_size, num_target
     if name == "apgd-ce":
         return apgd(logits_fn, x, y, loss="ce", steps=STEPS, seed=seed, **common)
     if name == "apgd-t":
-        return apgd_targeted(logits_fn, x, y, steps=STEPS, num_targets=num_targets, seed=seed,
-                             **common)
+        return apgd_targeted(
+            logits_fn, x, y, steps=STEPS, num_targets=num_targets, seed=seed, **common
+        )
     if name == "fab-t":
         return fab_targeted(logits_fn, x, y, steps=STEPS, num_targets=num_targets, **common)
     return square(logits_fn, x, y, queries=SQUARE_QUERIES, seed=seed, **common)
@@ -109,8 +116,18 @@ class _StageProgress:
             self.bar.update(self.bar.target, finalize=True)
 
 
-def autoattack(logits_fn, x, y, *, epsilon, norm="linf", version="standard", seed=0,
-               batch_size=500, verbose=True):
+def autoattack(
+    logits_fn,
+    x,
+    y,
+    *,
+    epsilon,
+    norm="linf",
+    version="standard",
+    seed=0,
+    batch_size=500,
+    verbose=True,
+):
     """Runs AutoAttack on images `x` (float32 [N, H, W, C] in [0, 1]) with true labels `y`.
 
     `logits_fn` maps images to logits (call a model with `training=False`). `version`:
@@ -129,24 +146,37 @@ def autoattack(logits_fn, x, y, *, epsilon, norm="linf", version="standard", see
         raise ValueError("no images to attack: x is empty")
     classes = num_classes(logits_fn, x)
     if classes < 4:
-        raise ValueError(f"AutoAttack's APGD-T (targeted DLR loss) needs at least 4 classes, "
-                         f"the model has {classes}")
+        raise ValueError(
+            f"AutoAttack's APGD-T (targeted DLR loss) needs at least 4 classes, "
+            f"the model has {classes}"
+        )
     num_targets = min(MAX_TARGETS, classes - 1)
     classify = _classifier(logits_fn, x.shape[1:], batch_size)
     robust = classify(x) == y
     clean_accuracy = float(robust.mean())
     if verbose:
-        print(f"AutoAttack ({version}, {norm}, eps={epsilon:g}) on {len(x)} points: "
-              f"clean accuracy {clean_accuracy:.2%}")
+        print(
+            f"AutoAttack ({version}, {norm}, eps={epsilon:g}) on {len(x)} points: "
+            f"clean accuracy {clean_accuracy:.2%}"
+        )
     x_adv = x.copy()
     stages = []
     for name in VERSIONS[version]:
         index = np.flatnonzero(robust)
         if len(index):
             progress = _StageProgress(name, len(index), num_targets) if verbose else None
-            candidates = _stage(name, logits_fn, x[index], y[index], epsilon=epsilon, norm=norm,
-                                seed=seed, batch_size=batch_size, num_targets=num_targets,
-                                progress=progress)
+            candidates = _stage(
+                name,
+                logits_fn,
+                x[index],
+                y[index],
+                epsilon=epsilon,
+                norm=norm,
+                seed=seed,
+                batch_size=batch_size,
+                num_targets=num_targets,
+                progress=progress,
+            )
             if progress:
                 progress.close()
             candidates = _into_box_and_ball(x[index], candidates, epsilon, norm)
@@ -155,9 +185,16 @@ def autoattack(logits_fn, x, y, *, epsilon, norm="linf", version="standard", see
             robust[index[broken]] = False
         stages.append((name, float(robust.mean())))
         if verbose:
-            print(f"robust accuracy after {name}: {robust.mean():.2%} "
-                  f"({time.perf_counter() - started:.1f} s)")
+            print(
+                f"robust accuracy after {name}: {robust.mean():.2%} "
+                f"({time.perf_counter() - started:.1f} s)"
+            )
     _check_valid(x, x_adv, epsilon, norm)
-    return AutoAttackResult(x_adv=x_adv, robust=robust, clean_accuracy=clean_accuracy,
-                            stages=tuple(stages), robust_accuracy=stages[-1][1],
-                            seconds=time.perf_counter() - started)
+    return AutoAttackResult(
+        x_adv=x_adv,
+        robust=robust,
+        clean_accuracy=clean_accuracy,
+        stages=tuple(stages),
+        robust_accuracy=stages[-1][1],
+        seconds=time.perf_counter() - started,
+    )

@@ -17,11 +17,15 @@ def check_inputs(x, y, epsilon, norm):
     if x.ndim != 4:
         raise ValueError(f"images must be [N, H, W, C], got shape {x.shape}")
     if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"labels must be {len(x)} integers (one per image), got dtype {y.dtype} "
-                         f"and shape {y.shape}")
+        raise ValueError(
+            f"labels must be {len(x)} integers (one per image), got dtype {y.dtype} "
+            f"and shape {y.shape}"
+        )
     if x.size and (x.min() < 0.0 or x.max() > 1.0):
-        raise ValueError(f"images must lie in [0, 1] (got [{x.min():g}, {x.max():g}]); "
-                         "attacks work in pixel space, so scale them before attacking")
+        raise ValueError(
+            f"images must lie in [0, 1] (got [{x.min():g}, {x.max():g}]); "
+            "attacks work in pixel space, so scale them before attacking"
+        )
     if not epsilon > 0:
         raise ValueError(f"epsilon must be > 0, got {epsilon}")
     if norm not in NORMS:
@@ -50,8 +54,9 @@ def num_classes(logits_fn, x):
 def check_num_targets(num_targets, classes):
     """Rejects a target count the model's classes cannot supply (the true class is no target)."""
     if not 1 <= num_targets < classes:
-        raise ValueError(f"num_targets must be in [1, {classes - 1}] for {classes} classes, "
-                         f"got {num_targets}")
+        raise ValueError(
+            f"num_targets must be in [1, {classes - 1}] for {classes} classes, got {num_targets}"
+        )
 
 
 def ranked_class(logits, rank):
@@ -61,8 +66,12 @@ def ranked_class(logits, rank):
 
 def batch_signature(image_shape):
     """Input signature of a per-batch attack graph: images, labels, target rank, seed."""
-    return [tf.TensorSpec([None, *image_shape], tf.float32), tf.TensorSpec([None], tf.int64),
-            tf.TensorSpec([], tf.int32), tf.TensorSpec([2], tf.int64)]
+    return [
+        tf.TensorSpec([None, *image_shape], tf.float32),
+        tf.TensorSpec([None], tf.int64),
+        tf.TensorSpec([], tf.int32),
+        tf.TensorSpec([2], tf.int64),
+    ]
 
 
 def run_on_unfooled(run_batch, x, y, *, ranks, seed, batch_size, progress=None):
@@ -80,10 +89,14 @@ def run_on_unfooled(run_batch, x, y, *, ranks, seed, batch_size, progress=None):
     for rank in ranks:
         active = np.flatnonzero(~fooled)
         for start in range(0, len(active), batch_size):
-            index = active[start:start + batch_size]
+            index = active[start : start + batch_size]
             batch_seed = tf.constant([seed, rank * 1_000_003 + start], tf.int64)
-            images, hit = run_batch(tf.constant(x[index]), tf.constant(y[index]),
-                                    tf.constant(rank, tf.int32), batch_seed)
+            images, hit = run_batch(
+                tf.constant(x[index]),
+                tf.constant(y[index]),
+                tf.constant(rank, tf.int32),
+                batch_seed,
+            )
             x_out[index] = images.numpy()
             fooled[index] = hit.numpy()
             if progress is not None:

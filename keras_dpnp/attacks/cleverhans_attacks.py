@@ -25,12 +25,16 @@ def _checked(x, labels, epsilon, norm):
     x = tf.convert_to_tensor(x, tf.float32)
     labels = tf.cast(tf.convert_to_tensor(labels), tf.int64)
     if labels.shape.rank != 1 or labels.shape[0] != x.shape[0]:
-        raise ValueError(f"labels must be integer class ids of shape [{x.shape[0]}] "
-                         f"(one per image), got shape {labels.shape.as_list()}")
+        raise ValueError(
+            f"labels must be integer class ids of shape [{x.shape[0]}] "
+            f"(one per image), got shape {labels.shape.as_list()}"
+        )
     low, high = float(tf.reduce_min(x)), float(tf.reduce_max(x))
     if low < 0.0 or high > 1.0:
-        raise ValueError(f"images must be float pixels in [0, 1], got values in "
-                         f"[{low:.4g}, {high:.4g}]; divide uint8 images by 255")
+        raise ValueError(
+            f"images must be float pixels in [0, 1], got values in "
+            f"[{low:.4g}, {high:.4g}]; divide uint8 images by 255"
+        )
     return x, labels
 
 
@@ -42,8 +46,16 @@ def fgsm(logits_fn, x, labels, *, epsilon, norm="linf"):
     """
     x, labels = _checked(x, labels, epsilon, norm)
     return _fgm_module.fast_gradient_method(
-        logits_fn, x, epsilon, NORM_ORDERS[norm], clip_min=0.0, clip_max=1.0, y=labels,
-        targeted=False, sanity_checks=False)
+        logits_fn,
+        x,
+        epsilon,
+        NORM_ORDERS[norm],
+        clip_min=0.0,
+        clip_max=1.0,
+        y=labels,
+        targeted=False,
+        sanity_checks=False,
+    )
 
 
 def pgd(logits_fn, x, labels, *, epsilon, step_size, steps, norm="linf", seed=None):
@@ -61,6 +73,17 @@ def pgd(logits_fn, x, labels, *, epsilon, step_size, steps, norm="linf", seed=No
     if seed is not None:
         tf.random.set_seed(seed)
     return _pgd_module.projected_gradient_descent(
-        logits_fn, x, epsilon, step_size, int(steps), NORM_ORDERS[norm], clip_min=0.0,
-        clip_max=1.0, y=labels, targeted=False, rand_init=True, rand_minmax=epsilon,
-        sanity_checks=False)
+        logits_fn,
+        x,
+        epsilon,
+        step_size,
+        int(steps),
+        NORM_ORDERS[norm],
+        clip_min=0.0,
+        clip_max=1.0,
+        y=labels,
+        targeted=False,
+        rand_init=True,
+        rand_minmax=epsilon,
+        sanity_checks=False,
+    )

@@ -13,14 +13,20 @@ ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8
 TANH_LIMIT = 1 - 1e-6
 
 
-def cw_linf(logits_fn, x, labels, *, epsilon, steps=30, step_size=None, norm="linf",
-            seed_generator=None):
+def cw_linf(
+    logits_fn, x, labels, *, epsilon, steps=30, step_size=None, norm="linf", seed_generator=None
+):
     """CW∞ as adversarial-training papers report it: PGD on `max_{k≠y} l_k − l_y`, random start.
 
     The step defaults to `2.5 ε / steps`.
     """
-    config = PGDConfig(epsilon=epsilon, step_size=step_size or 2.5 * epsilon / steps,
-                       steps=steps, norm=norm, objective="margin")
+    config = PGDConfig(
+        epsilon=epsilon,
+        step_size=step_size or 2.5 * epsilon / steps,
+        steps=steps,
+        norm=norm,
+        objective="margin",
+    )
     return pgd(logits_fn, x, labels, config, seed_generator=seed_generator)
 
 
@@ -60,28 +66,50 @@ def _optimise(logits_fn, x, labels, const, confidence, learning_rate, iterations
         grad = tape.gradient(loss, w)
         improved = success & (l2 < best_l2)
         best_l2 = tf.where(improved, l2, best_l2)
-        best_adv = tf.where(tf.reshape(improved, [-1] + [1] * (len(x.shape) - 1)), x_adv,
-                            best_adv)
+        best_adv = tf.where(tf.reshape(improved, [-1] + [1] * (len(x.shape) - 1)), x_adv, best_adv)
         t = tf.cast(i + 1, tf.float32)
         m = ADAM_BETA1 * m + (1 - ADAM_BETA1) * grad
         v = ADAM_BETA2 * v + (1 - ADAM_BETA2) * tf.square(grad)
-        step = learning_rate * (m / (1 - ADAM_BETA1 ** t)) / (
-            tf.sqrt(v / (1 - ADAM_BETA2 ** t)) + ADAM_EPSILON)
+        step = (
+            learning_rate
+            * (m / (1 - ADAM_BETA1**t))
+            / (tf.sqrt(v / (1 - ADAM_BETA2**t)) + ADAM_EPSILON)
+        )
         checkpoint = abort_early & tf.equal((i + 1) % check_every, 0)
         stalled = checkpoint & (loss > 0.9999 * previous)
         previous = tf.where(checkpoint, loss, previous)
         return i + 1, w - step, m, v, best_l2, best_adv, previous, stalled
 
     n = tf.shape(x)[0]
-    start = (tf.constant(0), w_start, tf.zeros_like(x), tf.zeros_like(x),
-             tf.fill([n], np.inf), x, tf.constant(np.inf), tf.constant(False))
-    result = tf.while_loop(lambda i, *rest: (i < iterations) & tf.logical_not(rest[-1]),
-                           body, start)
+    start = (
+        tf.constant(0),
+        w_start,
+        tf.zeros_like(x),
+        tf.zeros_like(x),
+        tf.fill([n], np.inf),
+        x,
+        tf.constant(np.inf),
+        tf.constant(False),
+    )
+    result = tf.while_loop(
+        lambda i, *rest: (i < iterations) & tf.logical_not(rest[-1]), body, start
+    )
     return result[4], result[5]
 
 
-def cw_l2(logits_fn, x, labels, *, confidence=0.0, initial_const=0.1, binary_search_steps=6,
-          max_iterations=200, learning_rate=0.05, abort_early=True, batch_size=256):
+def cw_l2(
+    logits_fn,
+    x,
+    labels,
+    *,
+    confidence=0.0,
+    initial_const=0.1,
+    binary_search_steps=6,
+    max_iterations=200,
+    learning_rate=0.05,
+    abort_early=True,
+    batch_size=256,
+):
     """The Carlini–Wagner L2 attack (untargeted), batched, each optimisation one traced loop.
 
     Minimises `‖x' − x‖² + c · max(l_y − max_{k≠y} l_k, −κ)` over `x' = (tanh(w) + 1) / 2`
@@ -90,17 +118,27 @@ def cw_l2(logits_fn, x, labels, *, confidence=0.0, initial_const=0.1, binary_sea
     successful example of least L2 distortion.
     """
     if binary_search_steps < 1 or max_iterations < 1:
-        raise ValueError(f"binary_search_steps and max_iterations must be >= 1, got "
-                         f"{binary_search_steps} and {max_iterations}")
+        raise ValueError(
+            f"binary_search_steps and max_iterations must be >= 1, got "
+            f"{binary_search_steps} and {max_iterations}"
+        )
     if initial_const <= 0 or learning_rate <= 0 or confidence < 0:
         raise ValueError("initial_const and learning_rate must be > 0 and confidence >= 0")
     x = np.asarray(x, np.float32)
     labels = np.asarray(labels, np.int64)
     optimise = tf.function(
-        lambda xb, yb, c: _optimise(logits_fn, xb, yb, c, float(confidence),
-                                    float(learning_rate), int(max_iterations),
-                                    bool(abort_early)),
-        reduce_retracing=True)
+        lambda xb, yb, c: _optimise(
+            logits_fn,
+            xb,
+            yb,
+            c,
+            float(confidence),
+            float(learning_rate),
+            int(max_iterations),
+            bool(abort_early),
+        ),
+        reduce_retracing=True,
+    )
     best_l2 = np.full(len(x), np.inf, np.float32)
     x_adv = x.copy()
     for start in range(0, len(x), batch_size):
@@ -120,5 +158,8 @@ def cw_l2(logits_fn, x, labels, *, confidence=0.0, initial_const=0.1, binary_sea
             lower = np.where(found, lower, np.maximum(lower, const))
             const = np.where(np.isfinite(upper), (lower + upper) / 2, const * 10)
     success = np.isfinite(best_l2)
-    return CWL2Result(x_adv=x_adv, success=success,
-                      l2=np.where(success, np.sqrt(np.where(success, best_l2, 0.0)), 0.0))
+    return CWL2Result(
+        x_adv=x_adv,
+        success=success,
+        l2=np.where(success, np.sqrt(np.where(success, best_l2, 0.0)), 0.0),
+    )

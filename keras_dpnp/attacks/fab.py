@@ -10,9 +10,16 @@ import math
 
 import tensorflow as tf
 
-from keras_dpnp.attacks.batching import (batch_signature, check_inputs, check_num_targets,
-                                         flat_norm, num_classes, per_example, ranked_class,
-                                         run_on_unfooled)
+from keras_dpnp.attacks.batching import (
+    batch_signature,
+    check_inputs,
+    check_num_targets,
+    flat_norm,
+    num_classes,
+    per_example,
+    ranked_class,
+    run_on_unfooled,
+)
 
 _FLAT_WEIGHT = 1e-12
 
@@ -86,8 +93,9 @@ def fab_batch_graph(logits_fn, image_shape, *, epsilon, norm, steps, alpha_max, 
             with tf.GradientTape() as tape:
                 tape.watch(x_cur)
                 logits = tf.cast(logits_fn(x_cur), tf.float32)
-                gap = (tf.gather(logits, targets, axis=1, batch_dims=1)
-                       - tf.gather(logits, y, axis=1, batch_dims=1))
+                gap = tf.gather(logits, targets, axis=1, batch_dims=1) - tf.gather(
+                    logits, y, axis=1, batch_dims=1
+                )
                 total = tf.reduce_sum(gap)
             w = flat(tf.cast(tape.gradient(total, x_cur), tf.float32))
             b = tf.reduce_sum(w * flat(x_cur), axis=1) - gap
@@ -99,7 +107,10 @@ def fab_batch_graph(logits_fn, image_shape, *, epsilon, norm, steps, alpha_max, 
             alpha = per_example(alpha, x)
             x_cur = tf.clip_by_value(
                 (x_cur + eta * tf.reshape(from_current, tf.shape(x))) * (1.0 - alpha)
-                + (x + eta * tf.reshape(from_clean, tf.shape(x))) * alpha, 0.0, 1.0)
+                + (x + eta * tf.reshape(from_clean, tf.shape(x))) * alpha,
+                0.0,
+                1.0,
+            )
             wrong = predicted(x_cur) != y
             size = flat_norm(x_cur - x, norm)
             better = wrong & (size < best_size)
@@ -113,8 +124,21 @@ def fab_batch_graph(logits_fn, image_shape, *, epsilon, norm, steps, alpha_max, 
     return run
 
 
-def fab_targeted(logits_fn, x, y, *, epsilon, norm="linf", steps=100, num_targets=9,
-                 alpha_max=0.1, eta=1.05, beta=0.9, batch_size=500, progress=None):
+def fab_targeted(
+    logits_fn,
+    x,
+    y,
+    *,
+    epsilon,
+    norm="linf",
+    steps=100,
+    num_targets=9,
+    alpha_max=0.1,
+    eta=1.05,
+    beta=0.9,
+    batch_size=500,
+    progress=None,
+):
     """FAB-T: one FAB run per target class (the 2nd, 3rd, … largest clean logit).
 
     Each run attacks only the points that earlier targets left unfooled within ε. `alpha_max`
@@ -126,8 +150,17 @@ def fab_targeted(logits_fn, x, y, *, epsilon, norm="linf", steps=100, num_target
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     check_num_targets(num_targets, num_classes(logits_fn, x))
-    run = fab_batch_graph(logits_fn, x.shape[1:], epsilon=epsilon, norm=norm, steps=steps,
-                          alpha_max=alpha_max, eta=eta, beta=beta)
-    x_adv, _ = run_on_unfooled(run, x, y, ranks=range(1, num_targets + 1), seed=0,
-                               batch_size=batch_size, progress=progress)
+    run = fab_batch_graph(
+        logits_fn,
+        x.shape[1:],
+        epsilon=epsilon,
+        norm=norm,
+        steps=steps,
+        alpha_max=alpha_max,
+        eta=eta,
+        beta=beta,
+    )
+    x_adv, _ = run_on_unfooled(
+        run, x, y, ranks=range(1, num_targets + 1), seed=0, batch_size=batch_size, progress=progress
+    )
     return x_adv

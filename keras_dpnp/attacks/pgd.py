@@ -32,7 +32,9 @@ class PGDConfig:
         if self.norm not in NORMS:
             raise ValueError(f"attack norm must be one of {NORMS}, got {self.norm!r}")
         if self.objective not in OBJECTIVES:
-            raise ValueError(f"attack objective must be one of {OBJECTIVES}, got {self.objective!r}")
+            raise ValueError(
+                f"attack objective must be one of {OBJECTIVES}, got {self.objective!r}"
+            )
 
     def step_at(self, epsilon):
         """The step for the radius `epsilon` (a number or a tensor, e.g. an ε warm-up): the
@@ -68,21 +70,24 @@ def _replica_share(draw, shape):
     rows = shape[0]
     noise = draw(tf.concat([[rows * replicas], shape[1:]], axis=0))
     first = tf.cast(context.replica_id_in_sync_group, tf.int32) * rows
-    return noise[first:first + rows]
+    return noise[first : first + rows]
 
 
 def random_start(x, epsilon, norm, seed_generator=None):
     """A random point of the ε-ball around `x`, clipped to [0, 1]."""
     shape = tf.shape(x)
     if norm == "linf":
-        delta = _replica_share(
-            lambda s: keras.random.uniform(s, -1.0, 1.0, seed=seed_generator), shape) * epsilon
+        delta = (
+            _replica_share(lambda s: keras.random.uniform(s, -1.0, 1.0, seed=seed_generator), shape)
+            * epsilon
+        )
     else:
         direction = _replica_share(lambda s: keras.random.normal(s, seed=seed_generator), shape)
         direction /= _per_example_norm(direction) + 1e-12
         n = tf.cast(tf.reduce_prod(shape[1:]), tf.float32)
         radius = _replica_share(
-            lambda s: keras.random.uniform(s, seed=seed_generator), shape[:1]) ** (1.0 / n)
+            lambda s: keras.random.uniform(s, seed=seed_generator), shape[:1]
+        ) ** (1.0 / n)
         delta = direction * tf.reshape(radius, [-1] + [1] * (len(x.shape) - 1)) * epsilon
     return tf.clip_by_value(x + delta, 0.0, 1.0)
 
@@ -95,8 +100,17 @@ def _objective(name, logits, labels, reference_logits):
     return losses.margin_loss(logits, labels)
 
 
-def pgd(logits_fn, x, labels, config, *, epsilon=None, reference_logits=None,
-        seed_generator=None, loss_scale=1.0):
+def pgd(
+    logits_fn,
+    x,
+    labels,
+    config,
+    *,
+    epsilon=None,
+    reference_logits=None,
+    seed_generator=None,
+    loss_scale=1.0,
+):
     """Maximises the attack objective over the ε-ball around `x` within [0, 1].
 
     `logits_fn` maps float32 images to logits (call the model in inference mode so BatchNorm
@@ -123,8 +137,10 @@ def pgd(logits_fn, x, labels, config, *, epsilon=None, reference_logits=None,
             tape.watch(x_adv)
             loss = _objective(config.objective, logits_fn(x_adv), labels, reference_logits)
             loss = loss * loss_scale
-        grad = tf.cast(tape.gradient(loss, x_adv, unconnected_gradients=tf.UnconnectedGradients.ZERO),
-                       tf.float32)
+        grad = tf.cast(
+            tape.gradient(loss, x_adv, unconnected_gradients=tf.UnconnectedGradients.ZERO),
+            tf.float32,
+        )
         grad = tf.where(tf.math.is_finite(grad), grad, tf.zeros_like(grad))
         if config.norm == "linf":
             x_adv = x_adv + step * tf.sign(grad)

@@ -19,7 +19,7 @@ HALVING_ITERATIONS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
 def square_fraction(iteration, p_init):
     """Fraction `p` of the image a square covers at a 0-based iteration."""
     halvings = sum(int(iteration > mark) for mark in HALVING_ITERATIONS)
-    return p_init / 2 ** halvings
+    return p_init / 2**halvings
 
 
 def square_side(iteration, p_init, height, width, norm):
@@ -38,8 +38,9 @@ def _rings(rows, cols):
     """Concentric square rings around the centre with weights `Σ_{k≥d} 1/(k+1)²`, unit norm."""
     if rows == 0:
         return np.zeros((0, cols))
-    distance = np.maximum(np.abs(np.arange(rows)[:, None] - rows // 2),
-                          np.abs(np.arange(cols)[None, :] - cols // 2))
+    distance = np.maximum(
+        np.abs(np.arange(rows)[:, None] - rows // 2), np.abs(np.arange(cols)[None, :] - cols // 2)
+    )
     weights = 1.0 / (np.arange(max(rows, cols) // 2 + 1) + 1.0) ** 2
     pattern = np.cumsum(weights[::-1])[::-1][distance]
     return pattern / np.linalg.norm(pattern)
@@ -73,8 +74,10 @@ class _Proposals:
         self.height, self.width, self.channels = image_shape
         self.epsilon, self.norm = epsilon, norm
         short = min(self.height, self.width)
-        sides = [square_side(i, p_init, self.height, self.width, norm)
-                 for i in range(HALVING_ITERATIONS[-1] + 2)]
+        sides = [
+            square_side(i, p_init, self.height, self.width, norm)
+            for i in range(HALVING_ITERATIONS[-1] + 2)
+        ]
         self.sides = tf.constant(sides, tf.int32)
         patterns = np.zeros((short + 1, short, short), np.float32)
         for side in set(sides):
@@ -100,8 +103,15 @@ class _Proposals:
         signs = tf.repeat(tf.repeat(signs, tile, axis=1), tile, axis=2)
         top, left = (self.height - rows * tile) // 2, (self.width - cols * tile) // 2
         delta = signs * pattern[None, :, :, None]
-        return tf.pad(delta, [[0, 0], [top, self.height - rows * tile - top],
-                              [left, self.width - cols * tile - left], [0, 0]])
+        return tf.pad(
+            delta,
+            [
+                [0, 0],
+                [top, self.height - rows * tile - top],
+                [left, self.width - cols * tile - left],
+                [0, 0],
+            ],
+        )
 
     def _scaled_to_sphere(self, x, delta):
         size = tf.sqrt(tf.reduce_sum(tf.square(delta), axis=[1, 2, 3]))
@@ -127,13 +137,15 @@ class _Proposals:
         spatial = [1, 2]
         total = tf.reduce_sum(tf.square(delta), axis=[1, 2, 3], keepdims=True)
         in_window = tf.sqrt(tf.reduce_sum(tf.square(delta * window), spatial, keepdims=True))
-        in_both = tf.sqrt(tf.reduce_sum(tf.square(delta * tf.maximum(window, emptied)), spatial,
-                                        keepdims=True))
+        in_both = tf.sqrt(
+            tf.reduce_sum(tf.square(delta * tf.maximum(window, emptied)), spatial, keepdims=True)
+        )
         pattern = self._placed_pattern(side, rows, cols, seeds[1])
         fresh = pattern * colors + delta * window / (in_window + 1e-12)
         fresh_size = tf.sqrt(tf.reduce_sum(tf.square(fresh), spatial, keepdims=True))
-        budget = tf.sqrt(tf.maximum(self.epsilon ** 2 - total, 0.0) / self.channels
-                         + tf.square(in_both))
+        budget = tf.sqrt(
+            tf.maximum(self.epsilon**2 - total, 0.0) / self.channels + tf.square(in_both)
+        )
         fresh = fresh / (fresh_size + 1e-12) * budget
         delta = delta * (1.0 - tf.maximum(window, emptied)) + fresh * window
         return self._scaled_to_sphere(x, delta)
@@ -176,8 +188,11 @@ def square_batch_graph(logits_fn, image_shape, *, epsilon, norm, queries, p_init
             index = tf.where((best > 0) & ~clean_wrong)
             x_active = tf.gather_nd(x, index)
             candidate = proposals.propose(
-                x_active, tf.gather_nd(x_best, index), iteration,
-                tf.random.experimental.stateless_fold_in(loop_seed, iteration))
+                x_active,
+                tf.gather_nd(x_best, index),
+                iteration,
+                tf.random.experimental.stateless_fold_in(loop_seed, iteration),
+            )
             value = margin(candidate, tf.gather_nd(y, index))
             keep = value < tf.gather_nd(best, index)
             chosen = tf.boolean_mask(index, keep)
@@ -189,8 +204,19 @@ def square_batch_graph(logits_fn, image_shape, *, epsilon, norm, queries, p_init
     return run
 
 
-def square(logits_fn, x, y, *, epsilon, norm="linf", queries=5000, p_init=0.8, seed=0,
-           batch_size=500, progress=None):
+def square(
+    logits_fn,
+    x,
+    y,
+    *,
+    epsilon,
+    norm="linf",
+    queries=5000,
+    p_init=0.8,
+    seed=0,
+    batch_size=500,
+    progress=None,
+):
     """Square attack on the margin loss; makes no gradient call.
 
     Starts from vertical ±ε stripes (L∞) or a grid of ± patterns on the ε-sphere (L2), then
@@ -203,8 +229,10 @@ def square(logits_fn, x, y, *, epsilon, norm="linf", queries=5000, p_init=0.8, s
         raise ValueError(f"queries must be >= 1, got {queries}")
     if not 0.0 < p_init <= 1.0:
         raise ValueError(f"p_init must be in (0, 1], got {p_init}")
-    run = square_batch_graph(logits_fn, x.shape[1:], epsilon=epsilon, norm=norm,
-                             queries=queries, p_init=p_init)
-    x_adv, _ = run_on_unfooled(run, x, y, ranks=[0], seed=seed, batch_size=batch_size,
-                               progress=progress)
+    run = square_batch_graph(
+        logits_fn, x.shape[1:], epsilon=epsilon, norm=norm, queries=queries, p_init=p_init
+    )
+    x_adv, _ = run_on_unfooled(
+        run, x, y, ranks=[0], seed=seed, batch_size=batch_size, progress=progress
+    )
     return x_adv

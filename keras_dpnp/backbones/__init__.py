@@ -6,8 +6,7 @@ import keras
 from keras import layers
 
 from keras_dpnp.backbones.normalization import PixelNormalization
-from keras_dpnp.backbones.resnet import preact_resnet18_features
-from keras_dpnp.backbones.resnet import resnet18_features
+from keras_dpnp.backbones.resnet import preact_resnet18_features, resnet18_features
 from keras_dpnp.backbones.small_cnn import small_cnn_features
 from keras_dpnp.backbones.wide_resnet import wide_resnet_features
 
@@ -59,9 +58,7 @@ def build_backbone(
         A functional `keras.Model` from `[N, H, W, C]` images to `[N, d]`.
     """
     if name not in _FEATURE_EXTRACTORS:
-        raise ValueError(
-            f"Unknown backbone {name!r}; expected one of {BACKBONES}."
-        )
+        raise ValueError(f"Unknown backbone {name!r}; expected one of {BACKBONES}.")
     if feature_dim is None:
         if feature_activation is not None:
             raise ValueError(
@@ -73,15 +70,10 @@ def build_backbone(
         or not isinstance(feature_dim, numbers.Integral)
         or feature_dim <= 0
     ):
-        raise ValueError(
-            "`feature_dim` must be a positive integer or None, "
-            f"got {feature_dim!r}."
-        )
+        raise ValueError(f"`feature_dim` must be a positive integer or None, got {feature_dim!r}.")
     prefix = f"{name_prefix}_" if name_prefix else ""
     images = keras.Input(shape=tuple(input_shape), name=f"{prefix}images")
-    x = PixelNormalization(mean, std, name=f"{prefix}pixel_normalization")(
-        images
-    )
+    x = PixelNormalization(mean, std, name=f"{prefix}pixel_normalization")(images)
     features = _FEATURE_EXTRACTORS[name](x, prefix=prefix, **kwargs)
     if feature_dim is not None:
         features = layers.Dense(

@@ -42,9 +42,7 @@ def batch_norm(x, name, sync=False):
 
     `sync`: batch statistics over all replicas of a `tf.distribute` strategy.
     """
-    return FusedBatchNormalization(
-        momentum=0.9, epsilon=1e-5, synchronized=sync, name=name
-    )(x)
+    return FusedBatchNormalization(momentum=0.9, epsilon=1e-5, synchronized=sync, name=name)(x)
 
 
 def batch_norm_relu(x, name, sync=False):

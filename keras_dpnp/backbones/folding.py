@@ -49,23 +49,33 @@ def _graph(config):
 
 
 def _is_plain_conv(layer):
-    return (type(layer) is keras.layers.Conv2D and layer.data_format == "channels_last"
-            and layer.groups == 1 and layer.activation is keras.activations.linear
-            and not getattr(layer, "lora_enabled", False)
-            and getattr(layer.dtype_policy, "quantization_mode", None) is None)
+    return (
+        type(layer) is keras.layers.Conv2D
+        and layer.data_format == "channels_last"
+        and layer.groups == 1
+        and layer.activation is keras.activations.linear
+        and not getattr(layer, "lora_enabled", False)
+        and getattr(layer.dtype_policy, "quantization_mode", None) is None
+    )
 
 
 def _is_foldable_batchnorm(layer):
-    return (isinstance(layer, keras.layers.BatchNormalization) and layer.axis in (-1, 3)
-            and not getattr(layer, "renorm", False))
+    return (
+        isinstance(layer, keras.layers.BatchNormalization)
+        and layer.axis in (-1, 3)
+        and not getattr(layer, "renorm", False)
+    )
 
 
 def _winograd_suits(conv):
     _, height, width, _ = conv.input.shape
-    return (conv.compute_dtype == "float32"
-            and winograd.applies(conv.kernel_size, conv.strides, conv.dilation_rate, conv.padding,
-                                 height, width)
-            and height * width <= WINOGRAD_MAX_PIXELS)
+    return (
+        conv.compute_dtype == "float32"
+        and winograd.applies(
+            conv.kernel_size, conv.strides, conv.dilation_rate, conv.padding, height, width
+        )
+        and height * width <= WINOGRAD_MAX_PIXELS
+    )
 
 
 def _scale_offset(batchnorm):
@@ -97,8 +107,9 @@ class FoldedInference:
         self._batchnorm_of = batchnorm_of
         self._absorbed = {layer.name for layer in batchnorm_of.values()}
         on_cpu = not tf.config.list_logical_devices("GPU")
-        self.winograd_layers = {name for name in batchnorm_of
-                                if on_cpu and _winograd_suits(backbone.get_layer(name))}
+        self.winograd_layers = {
+            name for name in batchnorm_of if on_cpu and _winograd_suits(backbone.get_layer(name))
+        }
 
     @classmethod
     def of(cls, backbone):
@@ -117,8 +128,11 @@ class FoldedInference:
             if sources is None or len(sources) != 1 or not _is_foldable_batchnorm(layer(name)):
                 continue
             conv = layer(sources[0])
-            if (_is_plain_conv(conv) and inputs.get(conv.name) is not None
-                    and readers[conv.name] == 1):
+            if (
+                _is_plain_conv(conv)
+                and inputs.get(conv.name) is not None
+                and readers[conv.name] == 1
+            ):
                 batchnorm_of[conv.name] = layer(name)
         if not batchnorm_of:
             return None
@@ -151,8 +165,13 @@ class FoldedInference:
         if isinstance(kernel, winograd.Winograd3x3):
             y = kernel(x)
         else:
-            y = tf.nn.conv2d(tf.cast(x, kernel.dtype), kernel, strides=conv.strides,
-                             padding=conv.padding.upper(), dilations=conv.dilation_rate)
+            y = tf.nn.conv2d(
+                tf.cast(x, kernel.dtype),
+                kernel,
+                strides=conv.strides,
+                padding=conv.padding.upper(),
+                dilations=conv.dilation_rate,
+            )
         return tf.nn.bias_add(y, bias)
 
     def __call__(self, images, weights):

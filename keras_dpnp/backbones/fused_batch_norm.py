@@ -20,9 +20,16 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     """
 
     def _fusable(self, rank, mask):
-        return (keras.backend.backend() == "tensorflow" and rank == 4
-                and self.axis in (-1, 3) and mask is None and not self.synchronized
-                and not self.renorm and self.scale and self.center)
+        return (
+            keras.backend.backend() == "tensorflow"
+            and rank == 4
+            and self.axis in (-1, 3)
+            and mask is None
+            and not self.synchronized
+            and not self.renorm
+            and self.scale
+            and self.center
+        )
 
     def image_epsilon(self):
         """The ε added to the variance for 4-D (image) input."""
@@ -40,18 +47,31 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         if training and self.trainable:
             empty = tf.constant([], tf.float32)
             y, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(
-                x=x, scale=gamma, offset=beta, mean=empty, variance=empty, epsilon=epsilon,
-                data_format="NHWC", is_training=True)
+                x=x,
+                scale=gamma,
+                offset=beta,
+                mean=empty,
+                variance=empty,
+                epsilon=epsilon,
+                data_format="NHWC",
+                is_training=True,
+            )
             # The kernel returns the unbiased variance; Keras averages the biased one.
             count = tf.cast(tf.size(x) // tf.shape(x)[-1], tf.float32)
             variance = variance * (count - 1.0) / tf.maximum(count, 1.0)
-            self.moving_mean.assign(
-                self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+            self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
             self.moving_variance.assign(
-                self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
+                self.moving_variance * self.momentum + variance * (1.0 - self.momentum)
+            )
             return y
         y, *_ = tf.raw_ops.FusedBatchNormV3(
-            x=x, scale=gamma, offset=beta, mean=tf.cast(self.moving_mean, tf.float32),
-            variance=tf.cast(self.moving_variance, tf.float32), epsilon=epsilon,
-            data_format="NHWC", is_training=False)
+            x=x,
+            scale=gamma,
+            offset=beta,
+            mean=tf.cast(self.moving_mean, tf.float32),
+            variance=tf.cast(self.moving_variance, tf.float32),
+            epsilon=epsilon,
+            data_format="NHWC",
+            is_training=False,
+        )
         return y

@@ -2,10 +2,7 @@
 
 from keras import layers
 
-from keras_dpnp.backbones.conventions import batch_norm
-from keras_dpnp.backbones.conventions import batch_norm_relu
-from keras_dpnp.backbones.conventions import conv2d
-from keras_dpnp.backbones.conventions import scaled_width
+from keras_dpnp.backbones.conventions import batch_norm, batch_norm_relu, conv2d, scaled_width
 
 STAGE_WIDTHS = (64, 128, 256, 512)
 BLOCKS_PER_STAGE = (2, 2, 2, 2)
@@ -15,9 +12,7 @@ def basic_block(x, filters, strides, name, sync=False):
     """conv-BN-ReLU-conv-BN plus a shortcut, then ReLU (He et al., 2016a)."""
     shortcut = x
     if strides != 1 or x.shape[-1] != filters:
-        shortcut = conv2d(
-            x, filters, 1, strides=strides, name=f"{name}_shortcut_conv"
-        )
+        shortcut = conv2d(x, filters, 1, strides=strides, name=f"{name}_shortcut_conv")
         shortcut = batch_norm(shortcut, f"{name}_shortcut_bn", sync)
     x = conv2d(x, filters, 3, strides=strides, name=f"{name}_conv1")
     x = batch_norm_relu(x, f"{name}_conv1", sync)
@@ -50,9 +45,7 @@ def preact_basic_block(x, filters, strides, name, sync=False):
 
 
 def _residual_stages(x, block, width, prefix, sync):
-    for stage, (channels, blocks) in enumerate(
-        zip(STAGE_WIDTHS, BLOCKS_PER_STAGE), start=1
-    ):
+    for stage, (channels, blocks) in enumerate(zip(STAGE_WIDTHS, BLOCKS_PER_STAGE), start=1):
         for index in range(1, blocks + 1):
             x = block(
                 x,
@@ -84,9 +77,7 @@ def resnet18_features(x, *, width=1.0, prefix="", sync_batchnorm=False):
     return layers.GlobalAveragePooling2D(name=f"{prefix}pool")(x)
 
 
-def preact_resnet18_features(
-    x, *, width=1.0, prefix="", sync_batchnorm=False
-):
+def preact_resnet18_features(x, *, width=1.0, prefix="", sync_batchnorm=False):
     """PreAct-ResNet-18 for 32x32 images, with a final BN-ReLU before pooling.
 
     Args:
@@ -101,8 +92,6 @@ def preact_resnet18_features(
     """
     stem_width = scaled_width(STAGE_WIDTHS[0], width)
     x = conv2d(x, stem_width, 3, name=f"{prefix}stem_conv")
-    x = _residual_stages(
-        x, preact_basic_block, width, prefix, sync_batchnorm
-    )
+    x = _residual_stages(x, preact_basic_block, width, prefix, sync_batchnorm)
     x = batch_norm_relu(x, f"{prefix}final", sync_batchnorm)
     return layers.GlobalAveragePooling2D(name=f"{prefix}pool")(x)

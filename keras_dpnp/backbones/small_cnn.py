@@ -2,9 +2,7 @@
 
 from keras import layers
 
-from keras_dpnp.backbones.conventions import batch_norm_relu
-from keras_dpnp.backbones.conventions import conv2d
-from keras_dpnp.backbones.conventions import scaled_width
+from keras_dpnp.backbones.conventions import batch_norm_relu, conv2d, scaled_width
 
 
 def small_cnn_features(x, *, width=1.0, prefix="", sync_batchnorm=False):
@@ -31,6 +29,4 @@ def small_cnn_features(x, *, width=1.0, prefix="", sync_batchnorm=False):
         )
         x = batch_norm_relu(x, f"{prefix}conv{index}", sync_batchnorm)
     x = layers.GlobalAveragePooling2D(name=f"{prefix}pool")(x)
-    return layers.Dense(
-        scaled_width(256, width), activation="relu", name=f"{prefix}hidden"
-    )(x)
+    return layers.Dense(scaled_width(256, width), activation="relu", name=f"{prefix}hidden")(x)

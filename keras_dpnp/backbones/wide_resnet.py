@@ -4,17 +4,14 @@ import numbers
 
 from keras import layers
 
-from keras_dpnp.backbones.conventions import batch_norm_relu
-from keras_dpnp.backbones.conventions import conv2d
+from keras_dpnp.backbones.conventions import batch_norm_relu, conv2d
 from keras_dpnp.backbones.resnet import preact_basic_block
 
 GROUP_WIDTHS = (16, 32, 64)
 GROUP_STRIDES = (1, 2, 2)
 
 
-def wide_resnet_features(
-    x, *, depth=34, widen_factor=10, prefix="", sync_batchnorm=False
-):
+def wide_resnet_features(x, *, depth=34, widen_factor=10, prefix="", sync_batchnorm=False):
     """WRN-`depth`-`widen_factor` with pre-activation wide basic blocks.
 
     A 16-channel 3x3 stem, then three groups of `(depth - 4) / 6` blocks of
@@ -31,25 +28,17 @@ def wide_resnet_features(
     Returns:
         Globally average-pooled, post-ReLU features, `64 * widen_factor` wide.
     """
-    if (
-        not isinstance(depth, numbers.Integral)
-        or depth < 10
-        or (depth - 4) % 6
-    ):
+    if not isinstance(depth, numbers.Integral) or depth < 10 or (depth - 4) % 6:
         raise ValueError(f"`depth` must be 6 n + 4 with n >= 1, got {depth!r}.")
     if (
         not isinstance(widen_factor, numbers.Integral)
         or isinstance(widen_factor, bool)
         or widen_factor < 1
     ):
-        raise ValueError(
-            f"`widen_factor` must be a positive integer, got {widen_factor!r}."
-        )
+        raise ValueError(f"`widen_factor` must be a positive integer, got {widen_factor!r}.")
     blocks_per_group = (depth - 4) // 6
     x = conv2d(x, GROUP_WIDTHS[0], 3, name=f"{prefix}stem_conv")
-    for group, (channels, strides) in enumerate(
-        zip(GROUP_WIDTHS, GROUP_STRIDES), start=1
-    ):
+    for group, (channels, strides) in enumerate(zip(GROUP_WIDTHS, GROUP_STRIDES), start=1):
         for index in range(1, blocks_per_group + 1):
             x = preact_basic_block(
                 x,

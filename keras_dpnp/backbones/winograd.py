@@ -17,10 +17,16 @@ _FILTER_TRANSFORM = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0
 
 def applies(kernel_size, strides, dilation_rate, padding, height, width):
     """Whether `Winograd3x3` can compute this convolution."""
-    return (tuple(kernel_size) == (3, 3) and tuple(strides) == (1, 1)
-            and tuple(dilation_rate) == (1, 1) and padding == "same"
-            and height is not None and width is not None
-            and height % 2 == 0 and width % 2 == 0)
+    return (
+        tuple(kernel_size) == (3, 3)
+        and tuple(strides) == (1, 1)
+        and tuple(dilation_rate) == (1, 1)
+        and padding == "same"
+        and height is not None
+        and width is not None
+        and height % 2 == 0
+        and width % 2 == 0
+    )
 
 
 def _transformed_filters(kernel):
@@ -70,6 +76,7 @@ class Winograd3x3:
         def convolve(x):
             def input_gradient(dy):
                 return _winograd(dy, self._gradient_filters)
+
             return _winograd(x, self._filters), input_gradient
 
         return convolve(tf.cast(x, self._filters.dtype))

@@ -40,8 +40,9 @@ def untrained_model(image_shape, seed):
     """A freshly initialised small CNN with a linear head, 10 classes."""
     keras.utils.set_random_seed(seed)
     channels = image_shape[-1]
-    backbone = build_backbone("small_cnn", image_shape, mean=(0.5,) * channels,
-                              std=(0.25,) * channels)
+    backbone = build_backbone(
+        "small_cnn", image_shape, mean=(0.5,) * channels, std=(0.25,) * channels
+    )
     return AdvDPNP(backbone, 10, method="standard")
 
 
@@ -50,12 +51,20 @@ def standard_setups(batch_size, seed, epsilon):
     rng = np.random.default_rng(seed)
     digits = load_dataset("digits")
     return [
-        Setup("small CNN, random 32×32×3", untrained_model((32, 32, 3), seed),
-              rng.random((batch_size, 32, 32, 3), dtype=np.float32),
-              rng.integers(0, 10, batch_size), epsilon),
-        Setup("small CNN, digits 8×8×1", untrained_model((8, 8, 1), seed),
-              digits.test[0][:batch_size].astype(np.float32) / 255,
-              digits.test[1][:batch_size], epsilon),
+        Setup(
+            "small CNN, random 32×32×3",
+            untrained_model((32, 32, 3), seed),
+            rng.random((batch_size, 32, 32, 3), dtype=np.float32),
+            rng.integers(0, 10, batch_size),
+            epsilon,
+        ),
+        Setup(
+            "small CNN, digits 8×8×1",
+            untrained_model((8, 8, 1), seed),
+            digits.test[0][:batch_size].astype(np.float32) / 255,
+            digits.test[1][:batch_size],
+            epsilon,
+        ),
     ]
 
 
@@ -71,9 +80,13 @@ def trained_setup(path, batch_size, dataset=None, epsilon=None):
     check_fits_data(model, splits.info)
     if epsilon is None:
         epsilon = source.config.epsilon if source.config and source.config.epsilon > 0 else 8 / 255
-    return Setup(f"{source.model_path} on {dataset}", model,
-                 splits.test[0][:batch_size].astype(np.float32) / 255,
-                 splits.test[1][:batch_size], epsilon)
+    return Setup(
+        f"{source.model_path} on {dataset}",
+        model,
+        splits.test[0][:batch_size].astype(np.float32) / 255,
+        splits.test[1][:batch_size],
+        epsilon,
+    )
 
 
 def images_per_second(attack, count, repeats):
@@ -87,6 +100,7 @@ def images_per_second(attack, count, repeats):
 
 def pgd_speeds(setup, repeats):
     """(ours, cleverhans's) images per second of PGD-20 with step ε/4 on `setup`."""
+
     def logits_fn(x):
         return setup.model(x, training=False)
 
@@ -98,14 +112,24 @@ def pgd_speeds(setup, repeats):
     count = len(setup.images)
     our_speed = images_per_second(lambda: ours(x, y).numpy(), count, repeats)
     theirs_speed = images_per_second(
-        lambda: cleverhans_attacks.pgd(logits_fn, x, y, epsilon=epsilon, step_size=epsilon / 4,
-                                       steps=PGD_STEPS, seed=0).numpy(), count, repeats)
+        lambda: cleverhans_attacks.pgd(
+            logits_fn, x, y, epsilon=epsilon, step_size=epsilon / 4, steps=PGD_STEPS, seed=0
+        ).numpy(),
+        count,
+        repeats,
+    )
     return our_speed, theirs_speed
 
 
 def autoattack_timing(setup, points, seed):
     """(seconds per 100 points, robust accuracy) of standard AutoAttack on `points` images."""
     count = min(points, len(setup.images))
-    result = autoattack(functools.partial(setup.model, training=False), setup.images[:count],
-                        setup.labels[:count], epsilon=setup.epsilon, seed=seed, verbose=False)
+    result = autoattack(
+        functools.partial(setup.model, training=False),
+        setup.images[:count],
+        setup.labels[:count],
+        epsilon=setup.epsilon,
+        seed=seed,
+        verbose=False,
+    )
     return 100 * result.seconds / count, result.robust_accuracy

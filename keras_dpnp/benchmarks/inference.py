@@ -30,10 +30,14 @@ def time_calls(function, images, seconds, warmup):
 
 def summarise(backend, batch_size, durations):
     ordered = sorted(durations)
-    return {"backend": backend, "batch_size": batch_size, "calls": len(durations),
-            "median_ms": 1e3 * statistics.median(ordered),
-            "p90_ms": 1e3 * ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))],
-            "images_per_second": batch_size * len(durations) / sum(durations)}
+    return {
+        "backend": backend,
+        "batch_size": batch_size,
+        "calls": len(durations),
+        "median_ms": 1e3 * statistics.median(ordered),
+        "p90_ms": 1e3 * ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))],
+        "images_per_second": batch_size * len(durations) / sum(durations),
+    }
 
 
 def _saved_model_runner(path, signature_name):
@@ -61,11 +65,13 @@ def backends(export_dir, artefacts, threads=0):
         functions["keras"] = model.predict_on_batch
     if "saved_model" in artefacts:
         entry = artefacts["saved_model"]
-        functions["saved_model"] = _saved_model_runner(os.path.join(export_dir, entry["path"]),
-                                                       entry["signature"])
+        functions["saved_model"] = _saved_model_runner(
+            os.path.join(export_dir, entry["path"]), entry["signature"]
+        )
     if "onnx" in artefacts:
         functions["onnxruntime"] = _onnx_runner(
-            os.path.join(export_dir, artefacts["onnx"]["path"]), threads)
+            os.path.join(export_dir, artefacts["onnx"]["path"]), threads
+        )
     return functions
 
 
@@ -82,20 +88,32 @@ def run_benchmark(export_dir, batch_sizes, seconds, warmup=3, threads=0):
         for name, function in functions.items():
             durations = time_calls(function, images, seconds, warmup)
             results.append(summarise(name, batch_size, durations))
-    return {"model": metadata["source"], "input_shape": list(image_shape),
-            "backbone": metadata["model"]["backbone"],
-            "parameters": metadata["model"]["parameters"],
-            "cpu": {"machine": platform.machine(), "cores": os.cpu_count(),
-                    "threads": threads or "default"},
-            "seconds_per_cell": seconds, "versions": metadata["versions"], "results": results}
+    return {
+        "model": metadata["source"],
+        "input_shape": list(image_shape),
+        "backbone": metadata["model"]["backbone"],
+        "parameters": metadata["model"]["parameters"],
+        "cpu": {
+            "machine": platform.machine(),
+            "cores": os.cpu_count(),
+            "threads": threads or "default",
+        },
+        "seconds_per_cell": seconds,
+        "versions": metadata["versions"],
+        "results": results,
+    }
 
 
 def format_table(report):
-    lines = [f"{report['backbone']} ({report['parameters']:,} parameters, input "
-             f"{'×'.join(map(str, report['input_shape']))}), {report['cpu']['cores']} CPU cores",
-             "| backend | batch | median latency (ms) | p90 latency (ms) | images/s |",
-             "|---|---|---|---|---|"]
-    lines += [f"| {row['backend']} | {row['batch_size']} | {row['median_ms']:.2f} | "
-              f"{row['p90_ms']:.2f} | {row['images_per_second']:.0f} |"
-              for row in report["results"]]
+    lines = [
+        f"{report['backbone']} ({report['parameters']:,} parameters, input "
+        f"{'×'.join(map(str, report['input_shape']))}), {report['cpu']['cores']} CPU cores",
+        "| backend | batch | median latency (ms) | p90 latency (ms) | images/s |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {row['backend']} | {row['batch_size']} | {row['median_ms']:.2f} | "
+        f"{row['p90_ms']:.2f} | {row['images_per_second']:.0f} |"
+        for row in report["results"]
+    ]
     return "\n".join(lines)

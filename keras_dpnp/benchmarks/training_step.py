@@ -93,8 +93,10 @@ class Case:
         if self.step not in STEPS:
             raise ValueError(f"--steps: unknown step {self.step!r}; choose from {list(STEPS)}")
         if self.precision not in distribute.PRECISIONS:
-            raise ValueError(f"--precisions: unknown precision {self.precision!r}; choose from "
-                             f"{list(distribute.PRECISIONS)}")
+            raise ValueError(
+                f"--precisions: unknown precision {self.precision!r}; choose from "
+                f"{list(distribute.PRECISIONS)}"
+            )
         for name in ("batch_size", "image_size", "attack_steps", "warmup_steps", "timed_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
@@ -106,11 +108,13 @@ def _build(case):
     with distribute.precision_policy(case.precision):
         backbone = build_backbone(case.backbone, shape, mean=CIFAR_MEAN, std=CIFAR_STD, **options)
         method = STEP_METHODS[case.step]
-        attack = get_method(method).training_attack(epsilon=8 / 255, step_size=2 / 255,
-                                                     steps=case.attack_steps)
+        attack = get_method(method).training_attack(
+            epsilon=8 / 255, step_size=2 / 255, steps=case.attack_steps
+        )
         model = AdvDPNP(backbone, 10, method=method, attack=attack)
-    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9, nesterov=True,
-                                                 weight_decay=5e-4))
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    )
     return model
 
 
@@ -188,7 +192,9 @@ def environment():
     """What the figures depend on: device, software, cores and the load when measured."""
     gpus = tf.config.list_logical_devices("GPU")
     if gpus:
-        details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
+        details = tf.config.experimental.get_device_details(
+            tf.config.list_physical_devices("GPU")[0]
+        )
         device = details.get("device_name", "GPU")
     else:
         device = _cpu_name()
@@ -204,8 +210,9 @@ def environment():
 
 def matmul_dtype(precision):
     """The matmul dtype a precision's convolutions run in."""
-    return {"float32": "float32", "mixed_bfloat16": "bfloat16",
-            "mixed_float16": "float16"}[precision]
+    return {"float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}[
+        precision
+    ]
 
 
 def add_peak_fractions(rows, peaks):
@@ -219,9 +226,11 @@ def add_peak_fractions(rows, peaks):
 
 def markdown_table(rows):
     """The result rows as a Markdown table."""
-    lines = ["| model | precision | step | img/s | s/step | s/50k epoch | GFLOP/s | "
-             "% of matmul peak | peak memory MiB | retraces |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| model | precision | step | img/s | s/step | s/50k epoch | GFLOP/s | "
+        "% of matmul peak | peak memory MiB | retraces |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for row in rows:
         step = row["step"] if row["step"] == "clean" else f"{row['step']} {row['attack']}"
         lines.append(
@@ -229,5 +238,6 @@ def markdown_table(rows):
             f"{row['images_per_second']:.1f} | {row['seconds_per_step']:.3f} | "
             f"{row['seconds_per_50k_epoch']:.0f} | {row['achieved_gflops']:.0f} | "
             f"{100 * row['fraction_of_matmul_peak']:.0f} | {row['peak_memory_mib']:.0f} | "
-            f"{row['retraces_after_first_step']} |")
+            f"{row['retraces_after_first_step']} |"
+        )
     return "\n".join(lines)

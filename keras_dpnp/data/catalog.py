@@ -43,8 +43,16 @@ CATALOG: dict[str, CatalogEntry] = {
         augment="crop_flip",
         archives={"cifar-10-binary.tar.gz": _CIFAR_URL + "cifar-10-binary.tar.gz"},
         class_names=(
-            "airplane", "automobile", "bird", "cat", "deer",
-            "dog", "frog", "horse", "ship", "truck",
+            "airplane",
+            "automobile",
+            "bird",
+            "cat",
+            "deer",
+            "dog",
+            "frog",
+            "horse",
+            "ship",
+            "truck",
         ),
     ),
     "cifar100": CatalogEntry(

@@ -12,10 +12,21 @@ import tensorflow_datasets as tfds
 from keras_dpnp.data.info import DatasetNotFoundError
 
 CORRUPTIONS = (
-    "gaussian_noise", "shot_noise", "impulse_noise",
-    "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
-    "snow", "frost", "fog",
-    "brightness", "contrast", "elastic_transform", "pixelate", "jpeg_compression",
+    "gaussian_noise",
+    "shot_noise",
+    "impulse_noise",
+    "defocus_blur",
+    "glass_blur",
+    "motion_blur",
+    "zoom_blur",
+    "snow",
+    "frost",
+    "fog",
+    "brightness",
+    "contrast",
+    "elastic_transform",
+    "pixelate",
+    "jpeg_compression",
 )
 SEVERITIES = (1, 2, 3, 4, 5)
 TFDS_NAME = "cifar10_corrupted"
@@ -34,22 +45,27 @@ def tfds_config(corruption, severity):
 
 def missing_configs(data_dir, corruptions=CORRUPTIONS, severities=SEVERITIES):
     """The TFDS configs among `corruptions` × `severities` not prepared in `data_dir`."""
-    return [config for config in (tfds_config(c, s) for c in corruptions for s in severities)
-            if not tfds.builder(config, data_dir=data_dir).is_prepared()]
+    return [
+        config
+        for config in (tfds_config(c, s) for c in corruptions for s in severities)
+        if not tfds.builder(config, data_dir=data_dir).is_prepared()
+    ]
 
 
 def require_prepared(data_dir, corruptions=CORRUPTIONS, severities=SEVERITIES):
     """Raises `DatasetNotFoundError`, saying how to get the data, unless every config is there."""
     missing = missing_configs(data_dir, corruptions, severities)
     if missing:
-        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3
-                                          else "")
+        shown = ", ".join(missing[:3]) + (
+            f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        )
         folder = data_dir or "the default TFDS folder (~/tensorflow_datasets)"
         raise DatasetNotFoundError(
             f"CIFAR-10-C is not prepared in {folder} ({shown} missing). Prepare it where there "
             f"is internet with `tfds build {TFDS_NAME} --data_dir=<folder>` (a 2.9 GB download) "
             f"and pass --data_dir=<folder>, or use --corruption_source=generated to corrupt the "
-            f"test set here.")
+            f"test set here."
+        )
 
 
 def load_corrupted(corruption, severity, data_dir):

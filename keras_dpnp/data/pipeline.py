@@ -65,8 +65,9 @@ def _epoch_keyed(images, labels, augment, seed, epoch_counter):
         seed = int(np.random.default_rng().integers(2**31))
     if epoch_counter is None:
         epoch_counter = tf.Variable(-1, dtype=tf.int64, trainable=False)
-    augment_one = (None if augment == "none"
-                   else _augmenter(images.shape[1:], flip=augment == "crop_flip"))
+    augment_one = (
+        None if augment == "none" else _augmenter(images.shape[1:], flip=augment == "crop_flip")
+    )
     all_images, all_labels = tf.constant(images), tf.constant(labels)
     last = len(images) - 1
 
@@ -80,8 +81,7 @@ def _epoch_keyed(images, labels, augment, seed, epoch_counter):
                 return pair
             return augment_one(pair, key * [1, _EPOCH_KEY_STRIDE] + [0, position])
 
-        return tf.data.Dataset.range(len(images)).map(element,
-                                                      num_parallel_calls=tf.data.AUTOTUNE)
+        return tf.data.Dataset.range(len(images)).map(element, num_parallel_calls=tf.data.AUTOTUNE)
 
     epochs = tf.data.Dataset.range(1).flat_map(one_epoch)
     return epochs.apply(tf.data.experimental.assert_cardinality(len(images)))

@@ -11,7 +11,7 @@ def channel_mean_std(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float
     total = np.zeros(channels)
     total_sq = np.zeros(channels)
     for start in range(0, len(images), _CHUNK):
-        chunk = images[start:start + _CHUNK].reshape(-1, channels).astype(np.float64) / 255.0
+        chunk = images[start : start + _CHUNK].reshape(-1, channels).astype(np.float64) / 255.0
         total += chunk.sum(axis=0)
         total_sq += np.square(chunk).sum(axis=0)
     count = images.size // channels

@@ -52,8 +52,11 @@ def gradient_statistics(logits_fn, images, labels, batch_size=256):
         with tf.GradientTape() as tape:
             tape.watch(x)
             logits = tf.cast(logits_fn(x), tf.float32)
-            loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(
-                labels=tf.cast(y, tf.int32), logits=logits))
+            loss = tf.reduce_sum(
+                tf.nn.sparse_softmax_cross_entropy_with_logits(
+                    labels=tf.cast(y, tf.int32), logits=logits
+                )
+            )
         grad = tape.gradient(loss, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         flat = tf.reshape(grad, [tf.shape(x)[0], -1])
         zero = tf.reduce_all(tf.equal(flat, 0.0), axis=1)
@@ -62,8 +65,10 @@ def gradient_statistics(logits_fn, images, labels, batch_size=256):
 
     zero, top, gap = [], [], []
     for start in range(0, len(images), batch_size):
-        z, t, g = batch_stats(tf.constant(images[start:start + batch_size]),
-                              tf.constant(labels[start:start + batch_size]))
+        z, t, g = batch_stats(
+            tf.constant(images[start : start + batch_size]),
+            tf.constant(labels[start : start + batch_size]),
+        )
         zero.append(z.numpy())
         top.append(t.numpy())
         gap.append(g.numpy())
@@ -79,36 +84,57 @@ def gradient_statistics(logits_fn, images, labels, batch_size=256):
 def epsilon_sweep_check(sweep, large_epsilon, large_accuracy, tolerance):
     """Accuracy must not rise with ε (beyond noise) and must be ≈ 0 at a large ε."""
     accuracies = [point["accuracy"] for point in sweep]
-    rises = [(a["epsilon"], b["epsilon"]) for a, b in zip(sweep, sweep[1:])
-             if b["accuracy"] > a["accuracy"] + tolerance]
+    rises = [
+        (a["epsilon"], b["epsilon"])
+        for a, b in zip(sweep, sweep[1:])
+        if b["accuracy"] > a["accuracy"] + tolerance
+    ]
     near_zero = large_accuracy <= LARGE_EPSILON_CEILING
     detail = []
     if rises:
         detail.append("accuracy rises from ε=" + ", ".join(f"{a:.4g} to {b:.4g}" for a, b in rises))
     if not near_zero:
-        detail.append(f"{100 * large_accuracy:.1f} % still correct at ε={large_epsilon:.4g} "
-                      f"(expected ≤ {100 * LARGE_EPSILON_CEILING:.0f} %)")
-    return Check("accuracy falls with ε to ≈ 0", not rises and near_zero,
-                 {"epsilons": [p["epsilon"] for p in sweep], "accuracies": accuracies,
-                  "large_epsilon": large_epsilon, "large_epsilon_accuracy": large_accuracy},
-                 "; ".join(detail) or "non-increasing, and ≈ 0 at the large ε")
+        detail.append(
+            f"{100 * large_accuracy:.1f} % still correct at ε={large_epsilon:.4g} "
+            f"(expected ≤ {100 * LARGE_EPSILON_CEILING:.0f} %)"
+        )
+    return Check(
+        "accuracy falls with ε to ≈ 0",
+        not rises and near_zero,
+        {
+            "epsilons": [p["epsilon"] for p in sweep],
+            "accuracies": accuracies,
+            "large_epsilon": large_epsilon,
+            "large_epsilon_accuracy": large_accuracy,
+        },
+        "; ".join(detail) or "non-increasing, and ≈ 0 at the large ε",
+    )
 
 
 def stronger_attacks_check(baseline_name, baseline, stronger, tolerance):
     """More steps or restarts must not raise accuracy above `baseline` (beyond noise)."""
     worse = {name: acc for name, acc in stronger.items() if acc > baseline + tolerance}
-    detail = ", ".join(f"{name} {100 * acc:.1f} % > {baseline_name} {100 * baseline:.1f} %"
-                       for name, acc in worse.items())
-    return Check("more steps/restarts do not help the model", not worse,
-                 {baseline_name: baseline, **stronger, "tolerance": tolerance},
-                 detail or f"none above {baseline_name} + {100 * tolerance:.1f} points")
+    detail = ", ".join(
+        f"{name} {100 * acc:.1f} % > {baseline_name} {100 * baseline:.1f} %"
+        for name, acc in worse.items()
+    )
+    return Check(
+        "more steps/restarts do not help the model",
+        not worse,
+        {baseline_name: baseline, **stronger, "tolerance": tolerance},
+        detail or f"none above {baseline_name} + {100 * tolerance:.1f} points",
+    )
 
 
 def fgsm_check(fgsm, pgd, tolerance):
     """One step (FGSM) must not beat many (PGD)."""
     passed = fgsm >= pgd - tolerance
-    return Check("FGSM ≥ PGD", passed, {"fgsm": fgsm, "pgd": pgd, "tolerance": tolerance},
-                 "" if passed else f"FGSM {100 * fgsm:.1f} % below PGD {100 * pgd:.1f} %")
+    return Check(
+        "FGSM ≥ PGD",
+        passed,
+        {"fgsm": fgsm, "pgd": pgd, "tolerance": tolerance},
+        "" if passed else f"FGSM {100 * fgsm:.1f} % below PGD {100 * pgd:.1f} %",
+    )
 
 
 def black_box_check(black_box, white_box, tolerance):
@@ -116,30 +142,42 @@ def black_box_check(black_box, white_box, tolerance):
     if black_box is None:
         return Check("black-box ≥ white-box", None, {}, "not measured in this suite")
     passed = black_box >= white_box - tolerance
-    return Check("black-box ≥ white-box", passed,
-                 {"square": black_box, "white_box": white_box, "tolerance": tolerance},
-                 "" if passed else
-                 f"Square {100 * black_box:.1f} % below white-box {100 * white_box:.1f} %")
+    return Check(
+        "black-box ≥ white-box",
+        passed,
+        {"square": black_box, "white_box": white_box, "tolerance": tolerance},
+        "" if passed else f"Square {100 * black_box:.1f} % below white-box {100 * white_box:.1f} %",
+    )
 
 
 def zero_gradient_check(fraction):
     """At most `ZERO_GRADIENT_LIMIT` of the points may have an exactly zero input gradient."""
     passed = fraction <= ZERO_GRADIENT_LIMIT
-    return Check("input gradients are not zero", passed, {"zero_gradient_fraction": fraction},
-                 "" if passed else f"{100 * fraction:.1f} % of points have an exactly zero "
-                                   f"input gradient")
+    return Check(
+        "input gradients are not zero",
+        passed,
+        {"zero_gradient_fraction": fraction},
+        "" if passed else f"{100 * fraction:.1f} % of points have an exactly zero input gradient",
+    )
 
 
 def logit_scale_check(stats):
     """At most `SATURATED_LIMIT` of the points may have a top-2 logit gap past saturation."""
     fraction = stats["saturated_fraction"]
     passed = fraction <= SATURATED_LIMIT
-    numbers = {key: stats[key] for key in ("mean_max_logit", "mean_logit_gap",
-                                           "saturated_fraction")}
-    return Check("softmax is not saturated", passed, numbers,
-                 "" if passed else f"{100 * fraction:.1f} % of points have a top-2 logit gap "
-                                   f"above {SATURATION_GAP:g}, where cross-entropy gradients "
-                                   f"underflow")
+    numbers = {
+        key: stats[key] for key in ("mean_max_logit", "mean_logit_gap", "saturated_fraction")
+    }
+    return Check(
+        "softmax is not saturated",
+        passed,
+        numbers,
+        ""
+        if passed
+        else f"{100 * fraction:.1f} % of points have a top-2 logit gap "
+        f"above {SATURATION_GAP:g}, where cross-entropy gradients "
+        f"underflow",
+    )
 
 
 def masking_checks(results):
@@ -149,16 +187,24 @@ def masking_checks(results):
     checks = []
     sweep = results.get("epsilon_sweep")
     if sweep:
-        checks.append(epsilon_sweep_check(sweep["points"], sweep["large_epsilon"],
-                                          sweep["large_epsilon_accuracy"], tolerance))
+        checks.append(
+            epsilon_sweep_check(
+                sweep["points"], sweep["large_epsilon"], sweep["large_epsilon_accuracy"], tolerance
+            )
+        )
     strength = results.get("pgd_strength")
     if strength:
         checks.append(stronger_attacks_check("PGD-20", accuracy["pgd"], strength, tolerance))
     if "fgsm" in accuracy and "pgd" in accuracy:
         checks.append(fgsm_check(accuracy["fgsm"], accuracy["pgd"], tolerance))
     square = results.get("square", {})
-    checks.append(black_box_check(square.get("accuracy"), square.get("white_box_accuracy"),
-                                  noise_tolerance(square.get("points", 0))))
+    checks.append(
+        black_box_check(
+            square.get("accuracy"),
+            square.get("white_box_accuracy"),
+            noise_tolerance(square.get("points", 0)),
+        )
+    )
     stats = results.get("gradients")
     if stats:
         checks.append(zero_gradient_check(stats["zero_gradient_fraction"]))
@@ -172,6 +218,7 @@ def summarise(checks):
     return {
         "passed": not failed,
         "checks": [check.to_dict() for check in checks],
-        "warnings": [f"possible gradient masking: {check.detail} (check: {check.name})"
-                     for check in failed],
+        "warnings": [
+            f"possible gradient masking: {check.detail} (check: {check.name})" for check in failed
+        ],
     }

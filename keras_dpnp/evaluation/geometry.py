@@ -43,8 +43,10 @@ def _cosines(a, b):
 
 
 def _compactness(features, targets):
-    return {"distance": float(np.mean(np.linalg.norm(features - targets, axis=1))),
-            "cosine": float(np.mean(_cosines(features, targets)))}
+    return {
+        "distance": float(np.mean(np.linalg.norm(features - targets, axis=1))),
+        "cosine": float(np.mean(_cosines(features, targets))),
+    }
 
 
 def class_means(features, labels):
@@ -73,12 +75,15 @@ def _silhouette(features, labels, seed):
 def _set_metrics(features, labels, prototypes, anchor_classes, anchor_means, seed):
     classes, means = class_means(features, labels)
     metrics = {"feature_norm": float(np.mean(np.linalg.norm(features, axis=1)))}
-    metrics["to_prototype"] = (None if prototypes is None
-                               else _compactness(features, prototypes[labels]))
+    metrics["to_prototype"] = (
+        None if prototypes is None else _compactness(features, prototypes[labels])
+    )
     metrics["to_class_mean"] = _compactness(
-        features, anchor_means[np.searchsorted(anchor_classes, labels)])
-    metrics["class_mean_angles"] = (pairwise_angles(means - features.mean(axis=0))
-                                    if len(classes) > 1 else None)
+        features, anchor_means[np.searchsorted(anchor_classes, labels)]
+    )
+    metrics["class_mean_angles"] = (
+        pairwise_angles(means - features.mean(axis=0)) if len(classes) > 1 else None
+    )
     metrics["fisher_ratio"] = fisher_ratio(features, labels)
     metrics["silhouette"] = _silhouette(features, labels, seed)
     return metrics
@@ -95,16 +100,19 @@ def geometry_metrics(features, labels, prototypes=None, adversarial_features=Non
     features = np.asarray(features, np.float64)
     labels = np.asarray(labels).astype(np.int64)
     if features.ndim != 2 or labels.shape != (len(features),) or len(features) < 2:
-        raise ValueError(f"features must be [N >= 2, d] with one label each, got features "
-                         f"{features.shape} and labels {labels.shape}")
+        raise ValueError(
+            f"features must be [N >= 2, d] with one label each, got features "
+            f"{features.shape} and labels {labels.shape}"
+        )
     if prototypes is not None:
         prototypes = np.asarray(prototypes, np.float64)
         if prototypes.ndim != 2 or prototypes.shape[1] != features.shape[1]:
-            raise ValueError(f"prototypes must be [K, {features.shape[1]}], got "
-                             f"{prototypes.shape}")
+            raise ValueError(f"prototypes must be [K, {features.shape[1]}], got {prototypes.shape}")
         if labels.min() < 0 or labels.max() >= len(prototypes):
-            raise ValueError(f"labels must lie in 0..{len(prototypes) - 1} (one prototype "
-                             f"each), got {labels.min()}..{labels.max()}")
+            raise ValueError(
+                f"labels must lie in 0..{len(prototypes) - 1} (one prototype "
+                f"each), got {labels.min()}..{labels.max()}"
+            )
     anchor_classes, anchor_means = class_means(features, labels)
     if prototypes is not None:
         separated = prototypes
@@ -119,17 +127,23 @@ def geometry_metrics(features, labels, prototypes=None, adversarial_features=Non
         "feature_dim": int(features.shape[1]),
         "classes": int(len(separated)),
         "anchors": between,
-        "separation": {"between": between, **pairwise_angles(separated),
-                       "simplex_angle": simplex_angle(len(separated))},
+        "separation": {
+            "between": between,
+            **pairwise_angles(separated),
+            "simplex_angle": simplex_angle(len(separated)),
+        },
         "clean": _set_metrics(features, labels, prototypes, anchor_classes, anchor_means, seed),
     }
     if adversarial_features is not None:
         adversarial = np.asarray(adversarial_features, np.float64)
         if adversarial.shape != features.shape:
-            raise ValueError(f"adversarial features must match the clean ones {features.shape}, "
-                             f"got {adversarial.shape}")
-        result["adversarial"] = _set_metrics(adversarial, labels, prototypes, anchor_classes,
-                                             anchor_means, seed)
+            raise ValueError(
+                f"adversarial features must match the clean ones {features.shape}, "
+                f"got {adversarial.shape}"
+            )
+        result["adversarial"] = _set_metrics(
+            adversarial, labels, prototypes, anchor_classes, anchor_means, seed
+        )
         shift = np.linalg.norm(adversarial - features, axis=1)
         norms = np.linalg.norm(features, axis=1)
         result["shift"] = {
@@ -150,28 +164,55 @@ def model_features(model, images, batch_size=256):
     """Backbone features [N, d] (inference mode) of float images in [0, 1]."""
     backbone = getattr(model, "backbone", None)
     if backbone is None:
-        raise ValueError(f"feature geometry needs a model with a `backbone` (images -> "
-                         f"features), such as keras_dpnp's AdvDPNP; got {type(model).__name__}")
-    chunks = [np.asarray(backbone(tf.constant(images[start:start + batch_size]), training=False),
-                         np.float64) for start in range(0, len(images), batch_size)]
+        raise ValueError(
+            f"feature geometry needs a model with a `backbone` (images -> "
+            f"features), such as keras_dpnp's AdvDPNP; got {type(model).__name__}"
+        )
+    chunks = [
+        np.asarray(
+            backbone(tf.constant(images[start : start + batch_size]), training=False), np.float64
+        )
+        for start in range(0, len(images), batch_size)
+    ]
     return np.concatenate(chunks)
 
 
 def _pgd_images(model, images, labels, epsilon, norm, step_size, seed, batch_size):
-    config = PGDConfig(epsilon=epsilon, step_size=step_size, steps=PGD_STEPS, norm=norm,
-                       objective="ce")
+    config = PGDConfig(
+        epsilon=epsilon, step_size=step_size, steps=PGD_STEPS, norm=norm, objective="ce"
+    )
     seed_generator = keras.random.SeedGenerator(seed)
-    craft = tf.function(lambda x, y: pgd(lambda t: model(t, training=False), x, y, config,
-                                         seed_generator=seed_generator), reduce_retracing=True)
-    return np.concatenate([
-        craft(tf.constant(images[start:start + batch_size]),
-              tf.constant(labels[start:start + batch_size])).numpy()
-        for start in range(0, len(images), batch_size)])
+    craft = tf.function(
+        lambda x, y: pgd(
+            lambda t: model(t, training=False), x, y, config, seed_generator=seed_generator
+        ),
+        reduce_retracing=True,
+    )
+    return np.concatenate(
+        [
+            craft(
+                tf.constant(images[start : start + batch_size]),
+                tf.constant(labels[start : start + batch_size]),
+            ).numpy()
+            for start in range(0, len(images), batch_size)
+        ]
+    )
 
 
-def feature_geometry(model, images, labels, *, adversarial_images=None, epsilon=None,
-                     norm="linf", step_size=None, attack=None, seed=0, batch_size=256,
-                     embedding_points=EMBEDDING_POINTS):
+def feature_geometry(
+    model,
+    images,
+    labels,
+    *,
+    adversarial_images=None,
+    epsilon=None,
+    norm="linf",
+    step_size=None,
+    attack=None,
+    seed=0,
+    batch_size=256,
+    embedding_points=EMBEDDING_POINTS,
+):
     """Geometry of the model's clean and adversarial test features, as a JSON-ready dict.
 
     Args:
@@ -189,8 +230,9 @@ def feature_geometry(model, images, labels, *, adversarial_images=None, epsilon=
         if epsilon is None:
             raise ValueError("pass adversarial_images, or epsilon to craft them with PGD")
         step_size = step_size or 2.5 * epsilon / PGD_STEPS
-        adversarial_images = _pgd_images(model, images, labels, float(epsilon), norm, step_size,
-                                         seed, batch_size)
+        adversarial_images = _pgd_images(
+            model, images, labels, float(epsilon), norm, step_size, seed, batch_size
+        )
         attack = f"PGD-{PGD_STEPS} (CE, step {step_size:.4g}) at {norm} ε = {epsilon:.4g}"
     features = model_features(model, images, batch_size)
     adversarial = model_features(model, np.asarray(adversarial_images, np.float32), batch_size)
@@ -202,6 +244,7 @@ def feature_geometry(model, images, labels, *, adversarial_images=None, epsilon=
             classes, anchors = class_means(features, labels)
         else:
             classes, anchors = np.arange(len(prototypes)), prototypes
-        result["embedding"] = tsne_embedding(features, adversarial, labels, anchors, classes,
-                                             points=embedding_points, seed=seed)
+        result["embedding"] = tsne_embedding(
+            features, adversarial, labels, anchors, classes, points=embedding_points, seed=seed
+        )
     return result

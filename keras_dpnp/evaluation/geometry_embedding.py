@@ -24,15 +24,16 @@ def tsne_embedding(clean, adversarial, labels, anchors, anchor_classes, *, point
     perplexity = min(MAX_PERPLEXITY, (len(stacked) - 1) / 3.0)
     # A few hundred points embed in seconds on one thread; OpenMP threads only contend here.
     with threadpool_limits(limits=1):
-        coordinates = TSNE(n_components=2, perplexity=perplexity, init="pca",
-                           random_state=seed).fit_transform(stacked)
+        coordinates = TSNE(
+            n_components=2, perplexity=perplexity, init="pca", random_state=seed
+        ).fit_transform(stacked)
     coordinates = np.round(coordinates, 3)
     count = len(chosen)
     return {
         "method": f"t-SNE (perplexity {perplexity:.3g}, sklearn)",
         "labels": labels[chosen].tolist(),
         "clean": coordinates[:count].tolist(),
-        "adversarial": None if adversarial is None else coordinates[count:2 * count].tolist(),
-        "anchors": coordinates[len(stacked) - len(anchors):].tolist(),
+        "adversarial": None if adversarial is None else coordinates[count : 2 * count].tolist(),
+        "anchors": coordinates[len(stacked) - len(anchors) :].tolist(),
         "anchor_classes": np.asarray(anchor_classes).tolist(),
     }

@@ -38,15 +38,19 @@ def _title(results):
         parts.append(f"`{model['path']}`{method}")
     if data.get("name"):
         parts.append(f"{data['name']} {data.get('split', 'test')} split")
-    parts.append(f"{results['points']} points, {NORM_SYMBOLS[results['norm']]} "
-                 f"ε = {results['epsilon']:.4g}, suite {results['suite']}")
+    parts.append(
+        f"{results['points']} points, {NORM_SYMBOLS[results['norm']]} "
+        f"ε = {results['epsilon']:.4g}, suite {results['suite']}"
+    )
     return "## Robustness: " + ", ".join(parts)
 
 
 def _attack_table(results):
     lines = ["| attack | accuracy % | seconds |", "|---|---:|---:|"]
-    lines += [f"| {row['label']} | {_percent(row['accuracy'])} | {row['seconds']:.1f} |"
-              for row in results["attacks"]]
+    lines += [
+        f"| {row['label']} | {_percent(row['accuracy'])} | {row['seconds']:.1f} |"
+        for row in results["attacks"]
+    ]
     worst = results.get("worst_case")
     if worst:
         lines.append(f"| **worst case over all attacks** | **{_percent(worst['accuracy'])}** | |")
@@ -54,9 +58,14 @@ def _attack_table(results):
 
 
 def _autoattack_table(entry):
-    lines = ["", f"### AutoAttack ({entry['version']}), robust accuracy after each stage",
-             "", "| stage | accuracy % |", "|---|---:|",
-             f"| clean | {_percent(entry['clean_accuracy'])} |"]
+    lines = [
+        "",
+        f"### AutoAttack ({entry['version']}), robust accuracy after each stage",
+        "",
+        "| stage | accuracy % |",
+        "|---|---:|",
+        f"| clean | {_percent(entry['clean_accuracy'])} |",
+    ]
     lines += [f"| {name} | {_percent(accuracy)} |" for name, accuracy in entry["stages"]]
     lines.append(f"| **final** | **{_percent(entry['robust_accuracy'])}** |")
     return lines
@@ -66,25 +75,40 @@ def _cw_l2_table(entry):
     def distance(value):
         return "n/a" if value is None else f"{value:.4g}"
 
-    lines = ["", f"### CW-L2 on {entry['points']} points ({entry['clean_correct']} correct)", "",
-             "| success % (of correct) | median L2 | mean L2 | still correct % |",
-             "|---:|---:|---:|---:|",
-             f"| {_percent(entry['success_rate'])} | {distance(entry['median_l2'])} | "
-             f"{distance(entry['mean_l2'])} | {_percent(entry['accuracy'])} |"]
+    lines = [
+        "",
+        f"### CW-L2 on {entry['points']} points ({entry['clean_correct']} correct)",
+        "",
+        "| success % (of correct) | median L2 | mean L2 | still correct % |",
+        "|---:|---:|---:|---:|",
+        f"| {_percent(entry['success_rate'])} | {distance(entry['median_l2'])} | "
+        f"{distance(entry['mean_l2'])} | {_percent(entry['accuracy'])} |",
+    ]
     return lines
 
 
 def _sweep_table(entry):
-    lines = ["", f"### Robust accuracy vs ε ({entry['attack']})", "", "| ε | accuracy % |",
-             "|---:|---:|"]
-    lines += [f"| {point['epsilon']:.4g} | {_percent(point['accuracy'])} |"
-              for point in entry["points"]]
+    lines = [
+        "",
+        f"### Robust accuracy vs ε ({entry['attack']})",
+        "",
+        "| ε | accuracy % |",
+        "|---:|---:|",
+    ]
+    lines += [
+        f"| {point['epsilon']:.4g} | {_percent(point['accuracy'])} |" for point in entry["points"]
+    ]
     return lines
 
 
 def _diagnostics_table(entry):
-    lines = ["", "### Gradient-masking diagnostics", "", "| check | result | numbers | note |",
-             "|---|---|---|---|"]
+    lines = [
+        "",
+        "### Gradient-masking diagnostics",
+        "",
+        "| check | result | numbers | note |",
+        "|---|---|---|---|",
+    ]
     for check in entry["checks"]:
         verdict = {True: "PASS", False: "**FAIL**", None: "skipped"}[check["passed"]]
         numbers = ", ".join(f"{key} {_number(value)}" for key, value in check["numbers"].items())
@@ -96,12 +120,17 @@ def _corruption_table(entry):
     severities = entry["severities"]
     clean = entry.get("clean_accuracy")
     clean_text = "" if clean is None else f"; clean accuracy on the same points {_percent(clean)} %"
-    lines = ["", f"### Common corruptions ({entry['source']}): {entry['label']}", "",
-             f"**Mean corruption accuracy: {_percent(entry['mean_corruption_accuracy'])} %** "
-             f"({len(entry['corruptions'])} corruptions × {len(severities)} severities, "
-             f"{entry['points']} points{clean_text})", "",
-             "| corruption | " + " | ".join(f"severity {s}" for s in severities) + " | mean |",
-             "|---|" + "---:|" * (len(severities) + 1)]
+    lines = [
+        "",
+        f"### Common corruptions ({entry['source']}): {entry['label']}",
+        "",
+        f"**Mean corruption accuracy: {_percent(entry['mean_corruption_accuracy'])} %** "
+        f"({len(entry['corruptions'])} corruptions × {len(severities)} severities, "
+        f"{entry['points']} points{clean_text})",
+        "",
+        "| corruption | " + " | ".join(f"severity {s}" for s in severities) + " | mean |",
+        "|---|" + "---:|" * (len(severities) + 1),
+    ]
     for name, row in entry["accuracy"].items():
         cells = " | ".join(_percent(value) for value in row)
         lines.append(f"| {name} | {cells} | {_percent(entry['mean_per_corruption'][name])} |")
@@ -119,12 +148,18 @@ def _geometry_table(entry):
         return ["", f"### Feature geometry: skipped ({entry['skipped']})"]
     separation = entry["separation"]
     sets = [name for name in ("clean", "adversarial") if name in entry]
-    lines = ["", f"### Feature geometry: {entry['points']} points, {entry['classes']} classes, "
-                 f"{entry['feature_dim']}-d features; adversarial: {entry['attack']}", "",
-             f"Separation between {separation['between']}: min angle "
-             f"{separation['min_angle']:.1f}°, mean {separation['mean_angle']:.1f}° "
-             f"(regular simplex: {separation['simplex_angle']:.1f}°)", "",
-             "| measure | " + " | ".join(sets) + " |", "|---|" + "---:|" * len(sets)]
+    lines = [
+        "",
+        f"### Feature geometry: {entry['points']} points, {entry['classes']} classes, "
+        f"{entry['feature_dim']}-d features; adversarial: {entry['attack']}",
+        "",
+        f"Separation between {separation['between']}: min angle "
+        f"{separation['min_angle']:.1f}°, mean {separation['mean_angle']:.1f}° "
+        f"(regular simplex: {separation['simplex_angle']:.1f}°)",
+        "",
+        "| measure | " + " | ".join(sets) + " |",
+        "|---|" + "---:|" * len(sets),
+    ]
 
     def row(label, read):
         lines.append(f"| {label} | " + " | ".join(read(entry[name]) for name in sets) + " |")
@@ -135,16 +170,25 @@ def _geometry_table(entry):
         row("cosine to own prototype", lambda m: _statistic(m["to_prototype"]["cosine"]))
     row("distance to own clean class mean", lambda m: _statistic(m["to_class_mean"]["distance"]))
     row("cosine to own clean class mean", lambda m: _statistic(m["to_class_mean"]["cosine"]))
-    row("class-mean angle, min / mean (°)", lambda m: "n/a" if m["class_mean_angles"] is None
-        else f"{m['class_mean_angles']['min_angle']:.1f} / "
-             f"{m['class_mean_angles']['mean_angle']:.1f}")
+    row(
+        "class-mean angle, min / mean (°)",
+        lambda m: (
+            "n/a"
+            if m["class_mean_angles"] is None
+            else f"{m['class_mean_angles']['min_angle']:.1f} / "
+            f"{m['class_mean_angles']['mean_angle']:.1f}"
+        ),
+    )
     row("Fisher ratio tr(S_B) / tr(S_W)", lambda m: _statistic(m["fisher_ratio"]))
     row("silhouette", lambda m: _statistic(m["silhouette"]))
     shift = entry.get("shift")
     if shift:
-        lines += ["", f"Clean → adversarial feature shift: mean ‖z′ − z‖ = "
-                      f"{shift['mean_distance']:.3g} ({shift['relative']:.3g} × ‖z‖ on "
-                      f"average), mean cos(z, z′) = {shift['cosine']:.3g}"]
+        lines += [
+            "",
+            f"Clean → adversarial feature shift: mean ‖z′ − z‖ = "
+            f"{shift['mean_distance']:.3g} ({shift['relative']:.3g} × ‖z‖ on "
+            f"average), mean cos(z, z′) = {shift['cosine']:.3g}",
+        ]
     return lines
 
 
@@ -164,9 +208,12 @@ def format_markdown(results):
         lines += _cw_l2_table(results["cw_l2"])
     square = results.get("square")
     if square:
-        lines += ["", f"Square (black-box) on {square['points']} points: "
-                      f"{_percent(square['accuracy'])} %, white-box on the same points: "
-                      f"{_percent(square['white_box_accuracy'])} %"]
+        lines += [
+            "",
+            f"Square (black-box) on {square['points']} points: "
+            f"{_percent(square['accuracy'])} %, white-box on the same points: "
+            f"{_percent(square['white_box_accuracy'])} %",
+        ]
     if "epsilon_sweep" in results:
         lines += _sweep_table(results["epsilon_sweep"])
     if "corruptions" in results:
@@ -187,12 +234,21 @@ def plot_epsilon_sweep(results, path):
 
     sweep = results["epsilon_sweep"]
     figure, axes = pyplot.subplots(figsize=(5, 3.5))
-    axes.plot([p["epsilon"] for p in sweep["points"]],
-              [100 * p["accuracy"] for p in sweep["points"]], marker="o",
-              label=sweep["attack"])
+    axes.plot(
+        [p["epsilon"] for p in sweep["points"]],
+        [100 * p["accuracy"] for p in sweep["points"]],
+        marker="o",
+        label=sweep["attack"],
+    )
     if "autoattack" in results:
-        axes.plot([results["epsilon"]], [100 * results["autoattack"]["robust_accuracy"]],
-                  marker="*", markersize=12, linestyle="none", label="AutoAttack")
+        axes.plot(
+            [results["epsilon"]],
+            [100 * results["autoattack"]["robust_accuracy"]],
+            marker="*",
+            markersize=12,
+            linestyle="none",
+            label="AutoAttack",
+        )
     axes.axvline(results["epsilon"], color="grey", linestyle="--", linewidth=1)
     axes.set_xlabel(f"{NORM_SYMBOLS[results['norm']]} ε")
     axes.set_ylabel("accuracy %")
@@ -224,20 +280,31 @@ def plot_corruptions(entry, path):
     PNG, its title saying whether the images were generated or official (atomically)."""
     pyplot = _pyplot()
     names = list(entry["accuracy"])
-    table = 100 * np.array([entry["accuracy"][name] + [entry["mean_per_corruption"][name]]
-                            for name in names])
+    table = 100 * np.array(
+        [entry["accuracy"][name] + [entry["mean_per_corruption"][name]] for name in names]
+    )
     columns = [str(s) for s in entry["severities"]] + ["mean"]
     figure, axes = pyplot.subplots(figsize=(1.0 + 0.75 * len(columns), 1.2 + 0.32 * len(names)))
     image = axes.imshow(table, cmap="viridis", vmin=0, vmax=100, aspect="auto")
     for (row, column), value in np.ndenumerate(table):
-        axes.text(column, row, f"{value:.0f}", ha="center", va="center", fontsize=7,
-                  color="white" if value < 60 else "black")
+        axes.text(
+            column,
+            row,
+            f"{value:.0f}",
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="white" if value < 60 else "black",
+        )
     axes.set_xticks(range(len(columns)), columns)
     axes.set_yticks(range(len(names)), names, fontsize=8)
     axes.set_xlabel("severity")
     source = "generated" if entry["source"] == "generated" else "official CIFAR-10-C"
-    axes.set_title(f"accuracy % under corruptions ({source})\n"
-                   f"mean {100 * entry['mean_corruption_accuracy']:.1f} %", fontsize=9)
+    axes.set_title(
+        f"accuracy % under corruptions ({source})\n"
+        f"mean {100 * entry['mean_corruption_accuracy']:.1f} %",
+        fontsize=9,
+    )
     figure.colorbar(image, ax=axes, fraction=0.05)
     figure.tight_layout()
     _save(figure, path)
@@ -261,21 +328,32 @@ def plot_embedding(entry, path):
     def colour(k):
         return colours(k) if top < 20 else colours(k / top)
 
-    figure, axes_row = pyplot.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2),
-                                       squeeze=False)
+    figure, axes_row = pyplot.subplots(
+        1, len(panels), figsize=(4.2 * len(panels), 4.2), squeeze=False
+    )
     everything = np.concatenate([points for _, points in panels] + [anchors])
     low, high = everything.min(axis=0), everything.max(axis=0)
     margin = 0.05 * (high - low + 1e-9)
     for axes, (title, points) in zip(axes_row[0], panels):
-        axes.scatter(points[:, 0], points[:, 1], s=6, c=[colour(k) for k in labels],
-                     alpha=0.7, linewidths=0)
-        axes.scatter(anchors[:, 0], anchors[:, 1], s=140, marker="*",
-                     c=[colour(k) for k in classes], edgecolors="black", linewidths=0.8)
-        axes.scatter([], [], s=140, marker="*", c="white", edgecolors="black",
-                     label=entry["anchors"])
+        axes.scatter(
+            points[:, 0], points[:, 1], s=6, c=[colour(k) for k in labels], alpha=0.7, linewidths=0
+        )
+        axes.scatter(
+            anchors[:, 0],
+            anchors[:, 1],
+            s=140,
+            marker="*",
+            c=[colour(k) for k in classes],
+            edgecolors="black",
+            linewidths=0.8,
+        )
+        axes.scatter(
+            [], [], s=140, marker="*", c="white", edgecolors="black", label=entry["anchors"]
+        )
         for (x, y), k in zip(anchors, classes):
-            axes.annotate(str(k), (x, y), xytext=(4, 4), textcoords="offset points",
-                          fontsize=7, weight="bold")
+            axes.annotate(
+                str(k), (x, y), xytext=(4, 4), textcoords="offset points", fontsize=7, weight="bold"
+            )
         axes.set_xlim(low[0] - margin[0], high[0] + margin[0])
         axes.set_ylim(low[1] - margin[1], high[1] + margin[1])
         axes.set_xticks([])
@@ -290,10 +368,17 @@ def plot_embedding(entry, path):
 
 def describe_source(results, model_path, model, splits):
     """Adds to `results` which model file and which data set (test split) it measured."""
-    results["model"] = {"path": model_path, "method": getattr(model, "method_name", None),
-                        "head": getattr(model, "head_kind", None)}
-    results["dataset"] = {"name": splits.info.name, "split": "test",
-                          "source": splits.info.source, "test_points": int(len(splits.test[1]))}
+    results["model"] = {
+        "path": model_path,
+        "method": getattr(model, "method_name", None),
+        "head": getattr(model, "head_kind", None),
+    }
+    results["dataset"] = {
+        "name": splits.info.name,
+        "split": "test",
+        "source": splits.info.source,
+        "test_points": int(len(splits.test[1])),
+    }
     return results
 
 
@@ -304,8 +389,10 @@ def write_report(results, folder):
     Returns the Markdown text and the paths written.
     """
     os.makedirs(folder, exist_ok=True)
-    paths = {"json": os.path.join(folder, JSON_NAME),
-             "markdown": os.path.join(folder, MARKDOWN_NAME)}
+    paths = {
+        "json": os.path.join(folder, JSON_NAME),
+        "markdown": os.path.join(folder, MARKDOWN_NAME),
+    }
     markdown = format_markdown(results)
     write_text(paths["json"], json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     write_text(paths["markdown"], markdown)

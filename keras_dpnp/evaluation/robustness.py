@@ -38,18 +38,32 @@ class SuiteSpec:
 
 
 _QUICK_PARTS = ("clean", "fgsm", "pgd", "cw_linf", "epsilon_sweep", "pgd_strength", "gradients")
-_STANDARD_PARTS = ("clean", "fgsm", "pgd", "cw_linf", "autoattack", "cw_l2", "square",
-                   "epsilon_sweep", "pgd_strength", "gradients")
+_STANDARD_PARTS = (
+    "clean",
+    "fgsm",
+    "pgd",
+    "cw_linf",
+    "autoattack",
+    "cw_l2",
+    "square",
+    "epsilon_sweep",
+    "pgd_strength",
+    "gradients",
+)
 
 SUITES = {
     # The columns of a method comparison: the published attacks, without the sweeps.
-    "headline": SuiteSpec(("clean", "fgsm", "pgd", "cw_linf", "autoattack", "gradients",
-                           "diagnostics"), ()),
+    "headline": SuiteSpec(
+        ("clean", "fgsm", "pgd", "cw_linf", "autoattack", "gradients", "diagnostics"), ()
+    ),
     "quick": SuiteSpec(_QUICK_PARTS + ("diagnostics",), (0.5, 1.0, 2.0)),
-    "standard": SuiteSpec(_STANDARD_PARTS + ("diagnostics",),
-                          (0.25, 0.5, 1.0, 1.5, 2.0, 3.0), cw_l2_points=100),
-    "full": SuiteSpec(_STANDARD_PARTS + ("corruptions", "geometry", "diagnostics"),
-                      (0.125, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0)),
+    "standard": SuiteSpec(
+        _STANDARD_PARTS + ("diagnostics",), (0.25, 0.5, 1.0, 1.5, 2.0, 3.0), cw_l2_points=100
+    ),
+    "full": SuiteSpec(
+        _STANDARD_PARTS + ("corruptions", "geometry", "diagnostics"),
+        (0.125, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0),
+    ),
 }
 
 
@@ -79,7 +93,8 @@ class Evaluation:
     results: dict = dataclasses.field(default_factory=dict)
     correct: dict = dataclasses.field(default_factory=dict)
     corruption_settings: corruptions.CorruptionSettings = dataclasses.field(
-        default_factory=corruptions.CorruptionSettings)
+        default_factory=corruptions.CorruptionSettings
+    )
 
     def __post_init__(self):
         model = self.model
@@ -90,8 +105,7 @@ class Evaluation:
             return tf.cast(model(images, training=False), tf.float32) + 0.0 * tf.reduce_sum(images)
 
         self.logits_fn = logits_fn
-        self.predict = tf.function(lambda x: tf.argmax(logits_fn(x), axis=1),
-                                   reduce_retracing=True)
+        self.predict = tf.function(lambda x: tf.argmax(logits_fn(x), axis=1), reduce_retracing=True)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
         self._crafters = {}
 
@@ -117,16 +131,29 @@ class Evaluation:
         `step_size` is the step at the suite's ε (default: the suite's); at another ε it scales
         with ε. Random starts come from the evaluation's one seeded generator.
         """
-        config = PGDConfig(epsilon=self.epsilon, step_size=step_size or self.step_size,
-                           steps=steps, norm=self.norm, objective="ce")
+        config = PGDConfig(
+            epsilon=self.epsilon,
+            step_size=step_size or self.step_size,
+            steps=steps,
+            norm=self.norm,
+            objective="ce",
+        )
         if config not in self._crafters:
             self._crafters[config] = tf.function(
-                lambda x, y, epsilon: pgd(self.logits_fn, x, y, config, epsilon=epsilon,
-                                          seed_generator=self.seed_generator),
-                reduce_retracing=True)
+                lambda x, y, epsilon: pgd(
+                    self.logits_fn,
+                    x,
+                    y,
+                    config,
+                    epsilon=epsilon,
+                    seed_generator=self.seed_generator,
+                ),
+                reduce_retracing=True,
+            )
         traced = self._crafters[config]
         return lambda x, y, epsilon=None: traced(
-            x, y, tf.constant(self.epsilon if epsilon is None else epsilon, tf.float32))
+            x, y, tf.constant(self.epsilon if epsilon is None else epsilon, tf.float32)
+        )
 
     def worst_over_restarts(self, craft, restarts):
         correct = np.ones(len(self.labels), bool)
@@ -136,8 +163,14 @@ class Evaluation:
 
     def record_attack(self, name, label, correct, seconds, **extra):
         self.correct[name] = correct
-        row = {"name": name, "label": label, "accuracy": float(correct.mean()),
-               "points": int(len(correct)), "seconds": round(seconds, 2), **extra}
+        row = {
+            "name": name,
+            "label": label,
+            "accuracy": float(correct.mean()),
+            "points": int(len(correct)),
+            "seconds": round(seconds, 2),
+            **extra,
+        }
         self.results["attacks"].append(row)
         self.log(f"{label}: {100 * row['accuracy']:.2f} % ({seconds:.1f} s)")
 
@@ -165,25 +198,48 @@ def pgd_part(ev):
     craft = ev.our_pgd()
     correct, seconds = _timed(lambda: ev.worst_over_restarts(craft, ev.restarts))
     restarts = f", {ev.restarts} restarts" if ev.restarts > 1 else ""
-    ev.record_attack("pgd", f"PGD-{PGD_STEPS} (CE, step {ev.step_size:.4g}{restarts})",
-                     correct, seconds, step_size=ev.step_size, restarts=ev.restarts)
+    ev.record_attack(
+        "pgd",
+        f"PGD-{PGD_STEPS} (CE, step {ev.step_size:.4g}{restarts})",
+        correct,
+        seconds,
+        step_size=ev.step_size,
+        restarts=ev.restarts,
+    )
 
 
 def cw_linf_part(ev):
-    craft = tf.function(functools.partial(
-        cw.cw_linf, ev.logits_fn, epsilon=ev.epsilon, steps=CW_LINF_STEPS,
-        step_size=ev.step_size, norm=ev.norm, seed_generator=ev.seed_generator),
-        reduce_retracing=True)
+    craft = tf.function(
+        functools.partial(
+            cw.cw_linf,
+            ev.logits_fn,
+            epsilon=ev.epsilon,
+            steps=CW_LINF_STEPS,
+            step_size=ev.step_size,
+            norm=ev.norm,
+            seed_generator=ev.seed_generator,
+        ),
+        reduce_retracing=True,
+    )
     correct, seconds = _timed(lambda: ev.correct_under(craft))
     name = "CW∞" if ev.norm == "linf" else "CW (L2 ball)"
-    ev.record_attack("cw_linf", f"{name} (PGD-{CW_LINF_STEPS}, margin)", correct, seconds,
-                     step_size=ev.step_size)
+    ev.record_attack(
+        "cw_linf", f"{name} (PGD-{CW_LINF_STEPS}, margin)", correct, seconds, step_size=ev.step_size
+    )
 
 
 def autoattack_part(ev):
-    result = autoattack(ev.logits_fn, ev.images, ev.labels, epsilon=ev.epsilon, norm=ev.norm,
-                        version="standard", seed=ev.seed, batch_size=ev.batch_size,
-                        verbose=ev.progress)
+    result = autoattack(
+        ev.logits_fn,
+        ev.images,
+        ev.labels,
+        epsilon=ev.epsilon,
+        norm=ev.norm,
+        version="standard",
+        seed=ev.seed,
+        batch_size=ev.batch_size,
+        verbose=ev.progress,
+    )
     ev.results["autoattack"] = {
         "version": "standard",
         "clean_accuracy": float(result.clean_accuracy),
@@ -191,8 +247,12 @@ def autoattack_part(ev):
         "robust_accuracy": float(result.robust_accuracy),
         "seconds": round(float(result.seconds), 2),
     }
-    ev.record_attack("autoattack", "AutoAttack (standard)", np.asarray(result.robust, bool),
-                     float(result.seconds))
+    ev.record_attack(
+        "autoattack",
+        "AutoAttack (standard)",
+        np.asarray(result.robust, bool),
+        float(result.seconds),
+    )
 
 
 def cw_l2_part(ev):
@@ -213,57 +273,83 @@ def cw_l2_part(ev):
     }
     if ev.norm == "l2":
         entry["accuracy_within_epsilon"] = float(
-            (clean & ~(result.success & (result.l2 <= ev.epsilon))).mean())
+            (clean & ~(result.success & (result.l2 <= ev.epsilon))).mean()
+        )
     ev.results["cw_l2"] = entry
     median = "n/a" if entry["median_l2"] is None else f"{entry['median_l2']:.3g}"
-    ev.log(f"CW-L2 on {count} points: success {100 * entry['success_rate']:.1f} %, "
-           f"median L2 {median} ({seconds:.1f} s)")
+    ev.log(
+        f"CW-L2 on {count} points: success {100 * entry['success_rate']:.1f} %, "
+        f"median L2 {median} ({seconds:.1f} s)"
+    )
 
 
 def square_part(ev):
     count = min(SQUARE_POINTS, len(ev.labels))
     x, y = ev.images[:count], ev.labels[:count]
-    x_adv, seconds = _timed(lambda: square(ev.logits_fn, x, y, epsilon=ev.epsilon, norm=ev.norm,
-                                           seed=ev.seed, batch_size=ev.batch_size))
+    x_adv, seconds = _timed(
+        lambda: square(
+            ev.logits_fn,
+            x,
+            y,
+            epsilon=ev.epsilon,
+            norm=ev.norm,
+            seed=ev.seed,
+            batch_size=ev.batch_size,
+        )
+    )
     black_box = np.asarray(ev.predict(tf.constant(np.asarray(x_adv, np.float32)))) == y
     white_box = np.ones(count, bool)
     for name in ("pgd", "cw_linf"):
         if name in ev.correct:
             white_box &= ev.correct[name][:count]
-    ev.results["square"] = {"points": int(count), "accuracy": float(black_box.mean()),
-                            "white_box_accuracy": float(white_box.mean()),
-                            "seconds": round(seconds, 2)}
-    ev.log(f"Square (black-box) on {count} points: {100 * black_box.mean():.2f} %, white-box "
-           f"{100 * white_box.mean():.2f} % ({seconds:.1f} s)")
+    ev.results["square"] = {
+        "points": int(count),
+        "accuracy": float(black_box.mean()),
+        "white_box_accuracy": float(white_box.mean()),
+        "seconds": round(seconds, 2),
+    }
+    ev.log(
+        f"Square (black-box) on {count} points: {100 * black_box.mean():.2f} %, white-box "
+        f"{100 * white_box.mean():.2f} % ({seconds:.1f} s)"
+    )
 
 
 def epsilon_sweep_part(ev):
     large = large_epsilon(ev.norm, ev.images.shape[1:])
-    epsilons = sorted({ev.epsilon * m for m in ev.spec.sweep_multiples if ev.epsilon * m < large}
-                      | {large})
+    epsilons = sorted(
+        {ev.epsilon * m for m in ev.spec.sweep_multiples if ev.epsilon * m < large} | {large}
+    )
     points = [{"epsilon": 0.0, "accuracy": float(ev.correct["clean"].mean())}]
     craft = ev.our_pgd()
     started = time.perf_counter()
     for epsilon in epsilons:
         correct = ev.correct_under(functools.partial(craft, epsilon=epsilon))
         points.append({"epsilon": float(epsilon), "accuracy": float(correct.mean())})
-    ev.results["epsilon_sweep"] = {"attack": f"PGD-{PGD_STEPS} (CE)", "points": points,
-                                   "large_epsilon": large,
-                                   "large_epsilon_accuracy": points[-1]["accuracy"]}
-    ev.log("ε sweep: " + ", ".join(f"{p['epsilon']:.3g}: {100 * p['accuracy']:.1f} %"
-                                   for p in points)
-           + f" ({time.perf_counter() - started:.1f} s)")
+    ev.results["epsilon_sweep"] = {
+        "attack": f"PGD-{PGD_STEPS} (CE)",
+        "points": points,
+        "large_epsilon": large,
+        "large_epsilon_accuracy": points[-1]["accuracy"],
+    }
+    ev.log(
+        "ε sweep: "
+        + ", ".join(f"{p['epsilon']:.3g}: {100 * p['accuracy']:.1f} %" for p in points)
+        + f" ({time.perf_counter() - started:.1f} s)"
+    )
 
 
 def pgd_strength_part(ev):
     strong_step = 2.5 * ev.epsilon / STRONG_PGD_STEPS
-    correct, seconds = _timed(lambda: ev.correct_under(
-        ev.our_pgd(steps=STRONG_PGD_STEPS, step_size=strong_step)))
-    ev.record_attack("pgd100", f"PGD-{STRONG_PGD_STEPS} (CE, step {strong_step:.4g})",
-                     correct, seconds)
+    correct, seconds = _timed(
+        lambda: ev.correct_under(ev.our_pgd(steps=STRONG_PGD_STEPS, step_size=strong_step))
+    )
+    ev.record_attack(
+        "pgd100", f"PGD-{STRONG_PGD_STEPS} (CE, step {strong_step:.4g})", correct, seconds
+    )
     restarted, seconds = _timed(lambda: ev.worst_over_restarts(ev.our_pgd(), STRENGTH_RESTARTS))
-    ev.record_attack("pgd_restarts", f"PGD-{PGD_STEPS} × {STRENGTH_RESTARTS} restarts",
-                     restarted, seconds)
+    ev.record_attack(
+        "pgd_restarts", f"PGD-{PGD_STEPS} × {STRENGTH_RESTARTS} restarts", restarted, seconds
+    )
     ev.results["pgd_strength"] = {
         f"PGD-{STRONG_PGD_STEPS}": float(correct.mean()),
         f"PGD-{PGD_STEPS} × {STRENGTH_RESTARTS}": float(restarted.mean()),
@@ -271,21 +357,33 @@ def pgd_strength_part(ev):
 
 
 def gradients_part(ev):
-    stats, seconds = _timed(lambda: diagnostics.gradient_statistics(
-        ev.logits_fn, ev.images, ev.labels, ev.batch_size))
+    stats, seconds = _timed(
+        lambda: diagnostics.gradient_statistics(ev.logits_fn, ev.images, ev.labels, ev.batch_size)
+    )
     ev.results["gradients"] = stats
-    ev.log(f"gradients: {100 * stats['zero_gradient_fraction']:.1f} % exactly zero, mean "
-           f"top-2 logit gap {stats['mean_logit_gap']:.3g} ({seconds:.1f} s)")
+    ev.log(
+        f"gradients: {100 * stats['zero_gradient_fraction']:.1f} % exactly zero, mean "
+        f"top-2 logit gap {stats['mean_logit_gap']:.3g} ({seconds:.1f} s)"
+    )
 
 
 def corruptions_part(ev):
     """Accuracy under the CIFAR-10-C corruptions; kept out of `ev.correct`, as it is no attack."""
     entry = corruptions.corruption_accuracy(
-        ev.model, ev.images, ev.labels, settings=ev.corruption_settings, seed=ev.seed,
-        num_points=len(ev.labels), batch_size=ev.batch_size, log=ev.log)
+        ev.model,
+        ev.images,
+        ev.labels,
+        settings=ev.corruption_settings,
+        seed=ev.seed,
+        num_points=len(ev.labels),
+        batch_size=ev.batch_size,
+        log=ev.log,
+    )
     ev.results["corruptions"] = entry
-    ev.log(f"mean corruption accuracy ({entry['source']}): "
-           f"{100 * entry['mean_corruption_accuracy']:.2f} % ({entry['seconds']:.1f} s)")
+    ev.log(
+        f"mean corruption accuracy ({entry['source']}): "
+        f"{100 * entry['mean_corruption_accuracy']:.2f} % ({entry['seconds']:.1f} s)"
+    )
 
 
 def geometry_part(ev):
@@ -300,13 +398,20 @@ def geometry_part(ev):
     craft = ev.our_pgd()
     adversarial = np.concatenate([craft(x, y).numpy() for x, y in ev.batches()])
     entry = geometry.feature_geometry(
-        ev.model, ev.images, ev.labels, adversarial_images=adversarial,
+        ev.model,
+        ev.images,
+        ev.labels,
+        adversarial_images=adversarial,
         attack=f"PGD-{PGD_STEPS} (CE, step {ev.step_size:.4g}) at {ev.norm} ε = {ev.epsilon:.4g}",
-        seed=ev.seed, batch_size=ev.batch_size)
+        seed=ev.seed,
+        batch_size=ev.batch_size,
+    )
     entry["seconds"] = round(time.perf_counter() - started, 2)
     ev.results["geometry"] = entry
-    ev.log(f"feature geometry of {entry['points']} clean and adversarial features "
-           f"({entry['seconds']:.1f} s)")
+    ev.log(
+        f"feature geometry of {entry['points']} clean and adversarial features "
+        f"({entry['seconds']:.1f} s)"
+    )
 
 
 def diagnostics_part(ev):
@@ -350,9 +455,11 @@ def _as_float_images(images):
         return images.astype(np.float32) / 255.0
     images = images.astype(np.float32)
     if images.size and (images.min() < 0.0 or images.max() > 1.0):
-        raise ValueError(f"float images must lie in [0, 1], got values in "
-                         f"[{images.min():.4g}, {images.max():.4g}]; pass uint8 images or "
-                         f"divide by 255")
+        raise ValueError(
+            f"float images must lie in [0, 1], got values in "
+            f"[{images.min():.4g}, {images.max():.4g}]; pass uint8 images or "
+            f"divide by 255"
+        )
     return images
 
 
@@ -362,9 +469,22 @@ def _subset(count, num_points, seed):
     return np.sort(np.random.default_rng(seed).choice(count, num_points, replace=False))
 
 
-def evaluate_robustness(model, images, labels, *, epsilon, norm="linf", suite="standard",
-                        num_points=None, seed=0, batch_size=256, step_size=None, restarts=1,
-                        corruption_settings=None, progress=True):
+def evaluate_robustness(
+    model,
+    images,
+    labels,
+    *,
+    epsilon,
+    norm="linf",
+    suite="standard",
+    num_points=None,
+    seed=0,
+    batch_size=256,
+    step_size=None,
+    restarts=1,
+    corruption_settings=None,
+    progress=True,
+):
     """Runs a robustness suite on a model and returns its results as a JSON-ready dict.
 
     Args:
@@ -397,8 +517,9 @@ def evaluate_robustness(model, images, labels, *, epsilon, norm="linf", suite="s
     images = _as_float_images(images)
     labels = np.asarray(labels).astype(np.int64)
     if labels.shape != (len(images),):
-        raise ValueError(f"labels must have shape ({len(images)},), one per image, got "
-                         f"{labels.shape}")
+        raise ValueError(
+            f"labels must have shape ({len(images)},), one per image, got {labels.shape}"
+        )
     if len(images) == 0:
         raise ValueError("no images to evaluate")
     chosen = _subset(len(images), num_points, seed)
@@ -407,15 +528,32 @@ def evaluate_robustness(model, images, labels, *, epsilon, norm="linf", suite="s
     if "corruptions" in spec.parts:
         # Fails now, not after the attacks, when official data is asked for but missing.
         corruption_settings = corruption_settings.resolved()
-    ev = Evaluation(model=model, images=images[chosen], labels=labels[chosen],
-                    epsilon=float(epsilon), norm=norm,
-                    step_size=float(step_size or 2.5 * epsilon / PGD_STEPS),
-                    restarts=int(restarts), seed=int(seed), batch_size=int(batch_size),
-                    progress=progress, spec=spec, corruption_settings=corruption_settings)
-    ev.results.update({"suite": suite, "norm": norm, "epsilon": float(epsilon),
-                       "step_size": ev.step_size, "points": int(len(chosen)), "seed": int(seed),
-                       "subset": None if len(chosen) == len(images) else chosen.tolist(),
-                       "attacks": []})
+    ev = Evaluation(
+        model=model,
+        images=images[chosen],
+        labels=labels[chosen],
+        epsilon=float(epsilon),
+        norm=norm,
+        step_size=float(step_size or 2.5 * epsilon / PGD_STEPS),
+        restarts=int(restarts),
+        seed=int(seed),
+        batch_size=int(batch_size),
+        progress=progress,
+        spec=spec,
+        corruption_settings=corruption_settings,
+    )
+    ev.results.update(
+        {
+            "suite": suite,
+            "norm": norm,
+            "epsilon": float(epsilon),
+            "step_size": ev.step_size,
+            "points": int(len(chosen)),
+            "seed": int(seed),
+            "subset": None if len(chosen) == len(images) else chosen.tolist(),
+            "attacks": [],
+        }
+    )
     started = time.perf_counter()
     for part in spec.parts:
         PARTS[part](ev)

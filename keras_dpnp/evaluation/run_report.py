@@ -5,8 +5,7 @@ import os
 
 from keras_dpnp.evaluation import report, robustness
 from keras_dpnp.evaluation.corruptions import CorruptionSettings
-from keras_dpnp.training.run_dir import (ROBUSTNESS_FILE, check_fits_data, find_model,
-                                         load_model)
+from keras_dpnp.training.run_dir import ROBUSTNESS_FILE, check_fits_data, find_model, load_model
 
 
 def attack_settings(trained, epsilon=None, norm=None, step_size=None):
@@ -32,10 +31,25 @@ def _dataset_of(source, dataset):
     raise ValueError(f"{source.given} is {kind}: pass --dataset (the data set it was trained on)")
 
 
-def evaluate_model(path, suite="standard", *, checkpoint="best", dataset=None, data_dir=None,
-                   manual_dir=None, epsilon=None, norm=None, step_size=None, num_points=None,
-                   seed=0, batch_size=256, restarts=1, corruptions=None, out=None,
-                   progress=True):
+def evaluate_model(
+    path,
+    suite="standard",
+    *,
+    checkpoint="best",
+    dataset=None,
+    data_dir=None,
+    manual_dir=None,
+    epsilon=None,
+    norm=None,
+    step_size=None,
+    num_points=None,
+    seed=0,
+    batch_size=256,
+    restarts=1,
+    corruptions=None,
+    out=None,
+    progress=True,
+):
     """Evaluates the model at `path` (a run directory or a `.keras` file) on its test split.
 
     Data set, data folders and the attack default to the run's config (a bare file needs
@@ -54,22 +68,36 @@ def evaluate_model(path, suite="standard", *, checkpoint="best", dataset=None, d
     data_dir = data_dir or (config.data_dir if config else None) or None
     settings = CorruptionSettings(dataset=dataset, data_dir=data_dir, **(corruptions or {}))
     model = load_model(source.model_path)
-    splits = load_dataset(dataset, data_dir=data_dir,
-                          manual_dir=manual_dir or (config.manual_dir if config else None) or None)
+    splits = load_dataset(
+        dataset,
+        data_dir=data_dir,
+        manual_dir=manual_dir or (config.manual_dir if config else None) or None,
+    )
     check_fits_data(model, splits.info)
     trained = config.train_attack() if config else getattr(model, "attack_config", None)
     epsilon, norm, step_size = attack_settings(trained, epsilon, norm, step_size)
     results = robustness.evaluate_robustness(
-        model, *splits.test, epsilon=epsilon, norm=norm, suite=suite, num_points=num_points,
-        seed=seed, batch_size=batch_size, step_size=step_size, restarts=restarts,
-        corruption_settings=settings, progress=progress)
+        model,
+        *splits.test,
+        epsilon=epsilon,
+        norm=norm,
+        suite=suite,
+        num_points=num_points,
+        seed=seed,
+        batch_size=batch_size,
+        step_size=step_size,
+        restarts=restarts,
+        corruption_settings=settings,
+        progress=progress,
+    )
     report.describe_source(results, source.model_path, model, splits)
     markdown, paths = report.write_report(results, out or source.folder)
     return results, markdown, paths
 
 
-def evaluate_run(run_dir, suite="headline", *, checkpoint="best", seed=0, batch_size=256,
-                 progress=True):
+def evaluate_run(
+    run_dir, suite="headline", *, checkpoint="best", seed=0, batch_size=256, progress=True
+):
     """Evaluates a run's checkpoint on its test split; writes and returns the report dict.
 
     A report already in the run directory for the same suite, seed and checkpoint file is
@@ -77,9 +105,13 @@ def evaluate_run(run_dir, suite="headline", *, checkpoint="best", seed=0, batch_
     """
     source = find_model(run_dir, checkpoint)
     previous = source.run.read_json(ROBUSTNESS_FILE) if source.run else None
-    if previous and (previous.get("suite"), previous.get("seed"),
-                     previous.get("model", {}).get("path")) == (suite, seed, source.model_path):
+    if previous and (
+        previous.get("suite"),
+        previous.get("seed"),
+        previous.get("model", {}).get("path"),
+    ) == (suite, seed, source.model_path):
         return previous
-    results, _, _ = evaluate_model(run_dir, suite, checkpoint=checkpoint, seed=seed,
-                                   batch_size=batch_size, progress=progress)
+    results, _, _ = evaluate_model(
+        run_dir, suite, checkpoint=checkpoint, seed=seed, batch_size=batch_size, progress=progress
+    )
     return results

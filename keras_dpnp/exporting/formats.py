@@ -19,8 +19,13 @@ import tensorflow as tf
 import tf2onnx
 
 from keras_dpnp.exporting.errors import ExportError
-from keras_dpnp.exporting.serving import (INPUT_NAME, OUTPUT_NAMES, input_signature,
-                                          serving_function, serving_outputs)
+from keras_dpnp.exporting.serving import (
+    INPUT_NAME,
+    OUTPUT_NAMES,
+    input_signature,
+    serving_function,
+    serving_outputs,
+)
 from keras_dpnp.training.run_dir import load_model
 
 SAVED_MODEL_SIGNATURE = "serving_default"
@@ -35,9 +40,11 @@ KERAS_FILE = "model.keras"
 
 # SavedModel
 
+
 def write_saved_model(model, export_dir, options):
     """Writes the SavedModel under `export_dir`; returns its metadata entry."""
     relative = os.path.join("saved_model", str(options.saved_model_version))
+
     def serve(images):
         return serving_outputs(model, images)
 
@@ -45,8 +52,12 @@ def write_saved_model(model, export_dir, options):
     archive.track(model)
     archive.add_endpoint(SAVED_MODEL_SIGNATURE, serve, input_signature=input_signature(model))
     archive.write_out(os.path.join(export_dir, relative), verbose=False)
-    return {"path": relative, "signature": SAVED_MODEL_SIGNATURE, "input": INPUT_NAME,
-            "outputs": ["logits", "probabilities"]}
+    return {
+        "path": relative,
+        "signature": SAVED_MODEL_SIGNATURE,
+        "input": INPUT_NAME,
+        "outputs": ["logits", "probabilities"],
+    }
 
 
 def load_saved_model(path):
@@ -62,6 +73,7 @@ def load_saved_model(path):
 
 # ONNX
 
+
 def _name_batch_dims(graph):
     for value in list(graph.input) + list(graph.output):
         value.type.tensor_type.shape.dim[0].dim_param = BATCH_DIM
@@ -71,15 +83,21 @@ def write_onnx(model, export_dir, options):
     """Converts the serving function to `model.onnx` under `export_dir`; returns its entry."""
     logging.getLogger("tf2onnx").setLevel(logging.ERROR)
     proto, _ = tf2onnx.convert.from_function(
-        serving_function(model), input_signature=input_signature(model), opset=options.opset)
+        serving_function(model), input_signature=input_signature(model), opset=options.opset
+    )
     _name_batch_dims(proto.graph)
     proto.doc_string = "images [batch, H, W, C] float32 in [0, 1] -> logits, probabilities"
     entry = proto.metadata_props.add()
     entry.key, entry.value = SUMMARY_KEY, json.dumps(options.summary)
     onnx.checker.check_model(proto)
     onnx.save(proto, os.path.join(export_dir, ONNX_FILE))
-    return {"path": ONNX_FILE, "opset": options.opset, "input": INPUT_NAME,
-            "outputs": list(OUTPUT_NAMES), "batch_dimension": BATCH_DIM}
+    return {
+        "path": ONNX_FILE,
+        "opset": options.opset,
+        "input": INPUT_NAME,
+        "outputs": list(OUTPUT_NAMES),
+        "batch_dimension": BATCH_DIM,
+    }
 
 
 def load_onnx(path):
@@ -94,6 +112,7 @@ def load_onnx(path):
 
 
 # .keras
+
 
 def write_keras(model, export_dir, options):
     """Saves the model (and its optimizer state, if compiled) under `export_dir`."""
@@ -117,11 +136,11 @@ class ExportOptions:
 
     def __post_init__(self):
         if self.opset not in OPSETS:
-            raise ExportError(f"ONNX opset must be one of {list(OPSETS)}, "
-                              f"got {self.opset}")
+            raise ExportError(f"ONNX opset must be one of {list(OPSETS)}, got {self.opset}")
         if self.saved_model_version < 1:
-            raise ExportError("the SavedModel version must be a positive integer, got "
-                              f"{self.saved_model_version}")
+            raise ExportError(
+                f"the SavedModel version must be a positive integer, got {self.saved_model_version}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,8 +156,7 @@ class ArtefactFormat:
 
 
 FORMATS = {
-    "saved_model": ArtefactFormat("saved_model", write_saved_model, load_saved_model,
-                                  float32=True),
+    "saved_model": ArtefactFormat("saved_model", write_saved_model, load_saved_model, float32=True),
     "onnx": ArtefactFormat("onnx", write_onnx, load_onnx, float32=True),
     "keras": ArtefactFormat("keras", write_keras, load_keras, float32=False),
 }
@@ -153,6 +171,8 @@ def parse_formats(names):
         raise ExportError(f"no export format given; choose from {', '.join(FORMATS)}")
     unknown = [name for name in names if name not in FORMATS]
     if unknown:
-        raise ExportError(f"unknown export format {', '.join(map(repr, unknown))}; "
-                          f"choose from {', '.join(FORMATS)}")
+        raise ExportError(
+            f"unknown export format {', '.join(map(repr, unknown))}; "
+            f"choose from {', '.join(FORMATS)}"
+        )
     return list(dict.fromkeys(names))

@@ -22,8 +22,15 @@ from keras_dpnp.training.run_dir import LAST_CHECKPOINT, RESULTS_FILE, ROBUSTNES
 FORMAT_VERSION = 1
 INPUT_RANGE = (0.0, 1.0)
 # The test-set figures of a run's results.json that describe robustness.
-RESULT_KEYS = ("dataset", "data_source", "test_examples", "attack", "epsilon",
-               "clean_accuracy", "pgd_accuracy")
+RESULT_KEYS = (
+    "dataset",
+    "data_source",
+    "test_examples",
+    "attack",
+    "epsilon",
+    "clean_accuracy",
+    "pgd_accuracy",
+)
 
 
 def class_names_for(model, dataset=None, given=None):
@@ -32,8 +39,10 @@ def class_names_for(model, dataset=None, given=None):
     if given is not None:
         names = [str(name) for name in given]
         if len(names) != count:
-            raise ExportError(f"{len(names)} class names given for a model with {count} "
-                              f"classes; give exactly {count}")
+            raise ExportError(
+                f"{len(names)} class names given for a model with {count} "
+                f"classes; give exactly {count}"
+            )
         return names, "given"
     entry = CATALOG.get(dataset)
     if entry and entry.class_names and len(entry.class_names) == count:
@@ -42,22 +51,36 @@ def class_names_for(model, dataset=None, given=None):
 
 
 def input_description(model):
-    return {"name": INPUT_NAME, "shape": [None, *image_shape(model)], "dtype": "float32",
-            "layout": "NHWC", "range": list(INPUT_RANGE),
-            "normalisation": "inside the model (per-channel mean and std)"}
+    return {
+        "name": INPUT_NAME,
+        "shape": [None, *image_shape(model)],
+        "dtype": "float32",
+        "layout": "NHWC",
+        "range": list(INPUT_RANGE),
+        "normalisation": "inside the model (per-channel mean and std)",
+    }
 
 
 def summary(model, class_names):
     """The short description embedded in the ONNX file for a stand-alone predictor."""
-    return {"class_names": class_names, "input": input_description(model),
-            "method": model.method_name, "epsilon": model.attack_config.epsilon}
+    return {
+        "class_names": class_names,
+        "input": input_description(model),
+        "method": model.method_name,
+        "epsilon": model.attack_config.epsilon,
+    }
 
 
 def library_versions():
-    versions = {"python": platform.python_version(), "numpy": np.__version__,
-                "tensorflow": tf.__version__, "keras": keras.__version__,
-                "onnx": onnx.__version__, "tf2onnx": tf2onnx.__version__,
-                "onnxruntime": onnxruntime.__version__}
+    versions = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "onnx": onnx.__version__,
+        "tf2onnx": tf2onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
     try:
         versions["keras_dpnp"] = importlib.metadata.version("keras_dpnp")
     except importlib.metadata.PackageNotFoundError:
@@ -71,9 +94,14 @@ def _model_description(model):
         head.update(logits=model.head.logit_form, radius=model.head.radius)
         if model.head.logit_form == "cosine":
             head["scale"] = model.head.scale
-    return {"class": type(model).__name__, "backbone": model.backbone.name,
-            "feature_dim": int(model.backbone.output_shape[-1]), "head": head,
-            "num_classes": model.num_classes, "parameters": int(model.count_params())}
+    return {
+        "class": type(model).__name__,
+        "backbone": model.backbone.name,
+        "feature_dim": int(model.backbone.output_shape[-1]),
+        "head": head,
+        "num_classes": model.num_classes,
+        "parameters": int(model.count_params()),
+    }
 
 
 def _robustness(checkpoint, results, robustness):
@@ -90,22 +118,34 @@ def _robustness(checkpoint, results, robustness):
         if exported == LAST_CHECKPOINT:
             known["test"] = {key: results[key] for key in RESULT_KEYS if key in results}
         else:
-            notes.append(f"results.json describes {LAST_CHECKPOINT}, not the exported "
-                         f"{exported}; left out")
+            notes.append(
+                f"results.json describes {LAST_CHECKPOINT}, not the exported {exported}; left out"
+            )
     if robustness:
         evaluated = (robustness.get("model") or {}).get("path")
         if evaluated and os.path.basename(evaluated) == exported:
             known["report"] = robustness
         else:
-            notes.append(f"robustness.json describes {evaluated or 'an unnamed model'}, not the "
-                         f"exported {exported}; left out (run keras_dpnp.evaluate on it)")
+            notes.append(
+                f"robustness.json describes {evaluated or 'an unnamed model'}, not the "
+                f"exported {exported}; left out (run keras_dpnp.evaluate on it)"
+            )
     if notes:
         known["notes"] = notes
     return known or None
 
 
-def build_metadata(model, source, run_files, class_names, class_names_source, artefacts,
-                   verification, probes, tolerance):
+def build_metadata(
+    model,
+    source,
+    run_files,
+    class_names,
+    class_names_source,
+    artefacts,
+    verification,
+    probes,
+    tolerance,
+):
     """The metadata dict for the export of `model`.
 
     `source` is the `ModelSource` it was loaded from (None for a model object) and `run_files`
@@ -121,26 +161,36 @@ def build_metadata(model, source, run_files, class_names, class_names_source, ar
         "class_names": class_names,
         "class_names_source": class_names_source,
         "input": input_description(model),
-        "outputs": {"logits": f"float32 [batch, {model.num_classes}]",
-                    "probabilities": "float32 softmax of the logits (SavedModel, ONNX)"},
+        "outputs": {
+            "logits": f"float32 [batch, {model.num_classes}]",
+            "probabilities": "float32 softmax of the logits (SavedModel, ONNX)",
+        },
         "model": _model_description(model),
-        "precision": {"model_compute_dtypes": sorted(compute_dtypes(model)),
-                      "saved_model_and_onnx": "float32",
-                      "keras": "the model's own dtype policies"},
-        "training": {"method": model.method_name, "epsilon": model.attack_config.epsilon,
-                     "attack": dataclasses.asdict(model.attack_config),
-                     "config": config},
-        "robustness": _robustness(checkpoint, run_files.get(RESULTS_FILE),
-                                  run_files.get(ROBUSTNESS_FILE)),
+        "precision": {
+            "model_compute_dtypes": sorted(compute_dtypes(model)),
+            "saved_model_and_onnx": "float32",
+            "keras": "the model's own dtype policies",
+        },
+        "training": {
+            "method": model.method_name,
+            "epsilon": model.attack_config.epsilon,
+            "attack": dataclasses.asdict(model.attack_config),
+            "config": config,
+        },
+        "robustness": _robustness(
+            checkpoint, run_files.get(RESULTS_FILE), run_files.get(ROBUSTNESS_FILE)
+        ),
         "artefacts": artefacts,
         "verification": {
             "tolerance": tolerance,
             "rule": "max |Δ logits| <= tolerance * max(1, max |Keras logits|), "
-                    "max |Δ probabilities| <= tolerance, at the probe batch and at batch 1",
-            "probes": {"clean": f"{len(probes.clean)} uniform random images",
-                       "adversarial": "PGD examples from the clean probes against the "
-                                      "Keras model's own labels",
-                       "attack": dataclasses.asdict(probes.attack)},
+            "max |Δ probabilities| <= tolerance, at the probe batch and at batch 1",
+            "probes": {
+                "clean": f"{len(probes.clean)} uniform random images",
+                "adversarial": "PGD examples from the clean probes against the "
+                "Keras model's own labels",
+                "attack": dataclasses.asdict(probes.attack),
+            },
             "results": verification,
         },
         "versions": library_versions(),

@@ -9,12 +9,16 @@ from keras_dpnp.exporting.errors import ExportError, VerificationError
 from keras_dpnp.exporting.metadata import build_metadata, class_names_for, summary
 from keras_dpnp.exporting.serving import float32_copy
 from keras_dpnp.exporting.staging import check_destination, staged_directory
-from keras_dpnp.exporting.verification import (TOLERANCE, make_probes, reference_outputs,
-                                               verify)
+from keras_dpnp.exporting.verification import TOLERANCE, make_probes, reference_outputs, verify
 from keras_dpnp.files import write_text
 from keras_dpnp.model import AdvDPNP
-from keras_dpnp.training.run_dir import (RESULTS_FILE, ROBUSTNESS_FILE, ModelLoadError,
-                                         find_model, load_model)
+from keras_dpnp.training.run_dir import (
+    RESULTS_FILE,
+    ROBUSTNESS_FILE,
+    ModelLoadError,
+    find_model,
+    load_model,
+)
 
 METADATA_NAME = "metadata.json"
 
@@ -28,19 +32,24 @@ def load_for_export(model, checkpoint="best"):
     if isinstance(model, AdvDPNP):
         return model, None, {}
     if not isinstance(model, (str, os.PathLike)):
-        raise ExportError(f"expected an AdvDPNP model, a run directory or a .keras path, "
-                          f"got {type(model).__name__}")
+        raise ExportError(
+            f"expected an AdvDPNP model, a run directory or a .keras path, "
+            f"got {type(model).__name__}"
+        )
     try:
         source = find_model(os.fspath(model), checkpoint)
         loaded = load_model(source.model_path, compile=True)
-        run_files = ({name: source.run.read_json(name) for name in (RESULTS_FILE,
-                                                                      ROBUSTNESS_FILE)}
-                     if source.run else {})
+        run_files = (
+            {name: source.run.read_json(name) for name in (RESULTS_FILE, ROBUSTNESS_FILE)}
+            if source.run
+            else {}
+        )
     except ModelLoadError as error:
         raise ExportError(str(error)) from error
     if not isinstance(loaded, AdvDPNP):
-        raise ExportError(f"{source.model_path} holds a {type(loaded).__name__}, not a "
-                          f"keras_dpnp AdvDPNP model")
+        raise ExportError(
+            f"{source.model_path} holds a {type(loaded).__name__}, not a keras_dpnp AdvDPNP model"
+        )
     return loaded, source, run_files
 
 
@@ -53,14 +62,26 @@ def _write_and_verify(artefact_format, model, staging, options, probes, referenc
     try:
         run = artefact_format.load(os.path.join(staging, entry["path"]))
     except Exception as error:  # noqa: BLE001 - a bad artefact may fail to load in any way
-        raise VerificationError(f"{name}: the written artefact could not be reloaded: "
-                                f"{type(error).__name__}: {error}") from error
+        raise VerificationError(
+            f"{name}: the written artefact could not be reloaded: {type(error).__name__}: {error}"
+        ) from error
     return entry, verify(name, run, probes, references, tolerance)
 
 
-def export_model(model, out_dir, export_formats=tuple(formats.FORMATS), *, checkpoint="best",
-                 overwrite=False, class_names=None, opset=17, saved_model_version=1,
-                 tolerance=TOLERANCE, probe_count=16, seed=0):
+def export_model(
+    model,
+    out_dir,
+    export_formats=tuple(formats.FORMATS),
+    *,
+    checkpoint="best",
+    overwrite=False,
+    class_names=None,
+    opset=17,
+    saved_model_version=1,
+    tolerance=TOLERANCE,
+    probe_count=16,
+    seed=0,
+):
     """Exports `model` to `out_dir` as verified SavedModel / ONNX / `.keras` plus metadata.json.
 
     Args:
@@ -93,18 +114,23 @@ def export_model(model, out_dir, export_formats=tuple(formats.FORMATS), *, check
     serving_model = float32_copy(model)
     probes = make_probes(serving_model, probe_count, seed)
     serving_references = reference_outputs(serving_model, probes)
-    keras_references = (serving_references if serving_model is model
-                        else reference_outputs(model, probes))
+    keras_references = (
+        serving_references if serving_model is model else reference_outputs(model, probes)
+    )
     artefacts, results = {}, {}
     with staged_directory(out_dir, overwrite) as staging:
         for name in names:
             artefact_format = formats.FORMATS[name]
             artefact_model, references = (
-                (serving_model, serving_references) if artefact_format.float32
-                else (model, keras_references))
+                (serving_model, serving_references)
+                if artefact_format.float32
+                else (model, keras_references)
+            )
             artefacts[name], results[name] = _write_and_verify(
-                artefact_format, artefact_model, staging, options, probes, references, tolerance)
-        metadata = build_metadata(model, source, run_files, labels, labels_source, artefacts,
-                                  results, probes, tolerance)
+                artefact_format, artefact_model, staging, options, probes, references, tolerance
+            )
+        metadata = build_metadata(
+            model, source, run_files, labels, labels_source, artefacts, results, probes, tolerance
+        )
         write_text(os.path.join(staging, METADATA_NAME), json.dumps(metadata, indent=2) + "\n")
     return metadata

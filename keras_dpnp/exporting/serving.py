@@ -28,8 +28,9 @@ def serving_outputs(model, images):
 
 def serving_function(model):
     """`serving_outputs` traced once for any batch size."""
-    return tf.function(lambda images: serving_outputs(model, images),
-                       input_signature=input_signature(model))
+    return tf.function(
+        lambda images: serving_outputs(model, images), input_signature=input_signature(model)
+    )
 
 
 def compute_dtypes(model):
@@ -40,7 +41,8 @@ def compute_dtypes(model):
 def _float32_policies(value):
     if isinstance(value, dict):
         if value.get("class_name") == "DTypePolicy" and value["config"]["name"].startswith(
-                "mixed_"):
+            "mixed_"
+        ):
             return {**value, "config": {**value["config"], "name": "float32"}}
         return {key: _float32_policies(item) for key, item in value.items()}
     if isinstance(value, list):

@@ -13,8 +13,10 @@ def check_destination(destination, overwrite):
     if os.path.exists(destination) and not os.path.isdir(destination):
         raise ExportError(f"{destination} exists and is not a folder; choose another --out")
     if os.path.isdir(destination) and os.listdir(destination) and not overwrite:
-        raise ExportError(f"{destination} already exists and is not empty; pass --overwrite "
-                          f"to replace it, or choose another --out")
+        raise ExportError(
+            f"{destination} already exists and is not empty; pass --overwrite "
+            f"to replace it, or choose another --out"
+        )
 
 
 def _new_folder(parent, prefix):

@@ -30,8 +30,7 @@ class Probes:
 def probe_attack(model):
     """L∞ PGD-10 (CE) at the model's training ε (8/255 for a model trained without attack)."""
     epsilon = model.attack_config.epsilon or DEFAULT_EPSILON
-    return PGDConfig(epsilon=epsilon, step_size=epsilon / 4, steps=10, norm="linf",
-                     objective="ce")
+    return PGDConfig(epsilon=epsilon, step_size=epsilon / 4, steps=10, norm="linf", objective="ce")
 
 
 def make_probes(model, count=16, seed=0):
@@ -45,18 +44,25 @@ def make_probes(model, count=16, seed=0):
     seed_generator = keras.random.SeedGenerator(seed)
     # Traced, not eager: eager Conv2D filter gradients of the ResNets crash TF 2.21's oneDNN
     # build on some CPUs for odd batch sizes; the traced attack is also faster.
-    attack_fn = tf.function(lambda images, targets: pgd(
-        lambda x: model(x, training=False), images, targets, attack,
-        seed_generator=seed_generator))
+    attack_fn = tf.function(
+        lambda images, targets: pgd(
+            lambda x: model(x, training=False),
+            images,
+            targets,
+            attack,
+            seed_generator=seed_generator,
+        )
+    )
     adversarial = attack_fn(tf.constant(clean), tf.constant(labels))
     return Probes(clean=clean, adversarial=np.asarray(adversarial), attack=attack)
 
 
 def reference_outputs(model, probes):
     """The Keras model's logits and probabilities on each kind of probe."""
-    return {kind: {name: np.asarray(value)
-                   for name, value in serving_outputs(model, images).items()}
-            for kind, images in probes.items()}
+    return {
+        kind: {name: np.asarray(value) for name, value in serving_outputs(model, images).items()}
+        for kind, images in probes.items()
+    }
 
 
 def logit_tolerance(reference_logits, tolerance):
@@ -72,9 +78,11 @@ def _run(format_name, run, images):
     try:
         return run(images)
     except Exception as error:  # noqa: BLE001 - any runtime failure means a bad artefact
-        raise VerificationError(f"{format_name}: the reloaded artefact failed to run on "
-                                f"{images.shape[0]} image(s): {type(error).__name__}: "
-                                f"{error}") from error
+        raise VerificationError(
+            f"{format_name}: the reloaded artefact failed to run on "
+            f"{images.shape[0]} image(s): {type(error).__name__}: "
+            f"{error}"
+        ) from error
 
 
 def _largest_difference(format_name, kind, name, got, expected):
@@ -82,7 +90,8 @@ def _largest_difference(format_name, kind, name, got, expected):
     if got.dtype != np.float32 or got.shape != expected.shape:
         raise VerificationError(
             f"{format_name}: {name} on {kind} probes is {got.dtype} {list(got.shape)}, "
-            f"expected float32 {list(expected.shape)}")
+            f"expected float32 {list(expected.shape)}"
+        )
     return float(np.max(np.abs(got.astype(np.float64) - expected)))
 
 
@@ -99,18 +108,21 @@ def verify(format_name, run, probes, references, tolerance=TOLERANCE):
         whole, single = _run(format_name, run, images), _run(format_name, run, images[:1])
         if "logits" not in whole:
             raise VerificationError(f"{format_name}: the reloaded artefact has no logits output")
-        limits = {"logits": logit_tolerance(expected["logits"], tolerance),
-                  "probabilities": tolerance}
+        limits = {
+            "logits": logit_tolerance(expected["logits"], tolerance),
+            "probabilities": tolerance,
+        }
         differences = {}
         for name in (name for name in limits if name in whole):
             differences[name] = max(
                 _largest_difference(format_name, kind, name, whole[name], expected[name]),
-                _largest_difference(format_name, kind, name, single[name], expected[name][:1]))
+                _largest_difference(format_name, kind, name, single[name], expected[name][:1]),
+            )
             if differences[name] > limits[name]:
                 raise VerificationError(
                     f"{format_name}: {name} differ from the Keras model by "
-                    f"{differences[name]:.3g} on {kind} probes (allowed {limits[name]:.3g})")
-        report[kind] = {f"max_abs_{name}_difference": value
-                        for name, value in differences.items()}
+                    f"{differences[name]:.3g} on {kind} probes (allowed {limits[name]:.3g})"
+                )
+        report[kind] = {f"max_abs_{name}_difference": value for name, value in differences.items()}
         report[kind]["logit_tolerance"] = limits["logits"]
     return report

@@ -33,8 +33,7 @@ class ClassMeanPrototypes(keras.callbacks.Callback):
             return
         features, labels = [], []
         for images, batch_labels in self.dataset:
-            features.append(keras.ops.convert_to_numpy(self.model.backbone(images,
-                                                                           training=False)))
+            features.append(keras.ops.convert_to_numpy(self.model.backbone(images, training=False)))
             labels.append(keras.ops.convert_to_numpy(batch_labels))
         self.model.head.set_to_class_means(np.concatenate(features), np.concatenate(labels))
 
@@ -86,11 +85,12 @@ class NonFiniteGuard(keras.callbacks.Callback):
         self.epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        bad = sorted(name for name, value in (logs or {}).items()
-                     if not math.isfinite(float(value)))
+        bad = sorted(
+            name for name, value in (logs or {}).items() if not math.isfinite(float(value))
+        )
         if bad:
             raise TrainingDivergedError(
                 f"non-finite {', '.join(bad)} at epoch {self.epoch + 1}, step {batch + 1}; "
                 f"the last good checkpoint is kept in {self.run_dir} (lower --learning_rate "
-                f"or the loss weights, then rerun)")
-
+                f"or the loss weights, then rerun)"
+            )

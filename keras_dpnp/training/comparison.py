@@ -47,8 +47,10 @@ def plan_runs(base, variants, seeds):
         for seed in seeds:
             config = base.with_overrides({**overrides, "seed": str(seed)})
             config = dataclasses.replace(
-                config, name=f"{base.run_name}/{label}/seed{seed}",
-                model_dir=os.path.join(base.run_dir, label, f"seed{seed}"))
+                config,
+                name=f"{base.run_name}/{label}/seed{seed}",
+                model_dir=os.path.join(base.run_dir, label, f"seed{seed}"),
+            )
             runs.append(Run(label, seed, config))
     return runs
 
@@ -73,8 +75,10 @@ def run_all(runs, verbose=2, suite=None):
         if suite and run.config.final_test:
             keras.backend.clear_session()
             report = evaluate_run(run.config.run_dir, suite, seed=run.seed)
-            results = {**results, "report": {row["name"]: row["accuracy"]
-                                             for row in report["attacks"]}}
+            results = {
+                **results,
+                "report": {row["name"]: row["accuracy"] for row in report["attacks"]},
+            }
         rows.append((run, results))
     return rows
 
@@ -83,9 +87,11 @@ def _stats(values):
     values = [v for v in values if v is not None]
     if not values:
         return None
-    return {"mean": float(np.mean(values)),
-            "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
-            "values": [float(v) for v in values]}
+    return {
+        "mean": float(np.mean(values)),
+        "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+        "values": [float(v) for v in values],
+    }
 
 
 REPORT_COLUMNS = (("fgsm", "FGSM"), ("cw_linf", "CW∞"), ("autoattack", "AutoAttack"))
@@ -102,7 +108,7 @@ def summarise(rows):
         entry = summary.setdefault(run.label, {"seeds": [], "results": []})
         entry["seeds"].append(run.seed)
         entry["results"].append(results)
-    for label, entry in summary.items():
+    for entry in summary.values():
         results = entry.pop("results")
         reports = [r.get("report") for r in results]
         evaluated = all(reports)
@@ -117,7 +123,8 @@ def summarise(rows):
             entry["pgd_accuracy"] = _stats([r["pgd_accuracy"] for r in results])
         entry["val_pgd_accuracy"] = _stats([r["validation"].get("pgd_accuracy") for r in results])
         entry["val_clean_accuracy"] = _stats(
-            [r["validation"].get("clean_accuracy") for r in results])
+            [r["validation"].get("clean_accuracy") for r in results]
+        )
         for column in GEOMETRY_COLUMNS:
             entry[column] = _stats([r["final_train_logs"].get(column) for r in results])
         entry["method"] = results[0]["method"]
@@ -128,14 +135,17 @@ def summarise(rows):
 def _cell(stats, percent=True):
     if stats is None:
         return "–"
-    scale = 100 if percent else 1
-    return f"{scale * stats['mean']:.{1 if percent else 2}f} ± {scale * stats['std']:.{1 if percent else 2}f}"
+    scale, digits = (100, 1) if percent else (1, 2)
+    return f"{scale * stats['mean']:.{digits}f} ± {scale * stats['std']:.{digits}f}"
 
 
 def markdown_table(summary):
     attack = next(iter(summary.values()))["attack"].split(" ")[0]
-    extra = [(name, title) for name, title in REPORT_COLUMNS
-             if any(f"{name}_accuracy" in entry for entry in summary.values())]
+    extra = [
+        (name, title)
+        for name, title in REPORT_COLUMNS
+        if any(f"{name}_accuracy" in entry for entry in summary.values())
+    ]
     lines = [
         f"| variant | method | seeds | clean % | {attack} % | "
         + "".join(f"{title} % | " for _, title in extra)
@@ -148,14 +158,20 @@ def markdown_table(summary):
             f"{_cell(entry['clean_accuracy'])} | {_cell(entry['pgd_accuracy'])} | "
             + "".join(f"{_cell(entry.get(f'{name}_accuracy'))} | " for name, _ in extra)
             + f"{_cell(entry['val_clean_accuracy'])} | {_cell(entry['val_pgd_accuracy'])} | "
-            f"{_cell(entry['proto_max_cos'], False)} | {_cell(entry['align_ratio'], False)} |")
+            f"{_cell(entry['proto_max_cos'], False)} | {_cell(entry['align_ratio'], False)} |"
+        )
     lines.append("")
     checkpoints = {entry["checkpoint"] for entry in summary.values()}
-    source = ("best.keras (best validation accuracy: under attack for the adversarial methods, "
-              "clean for the others), robustness report"
-              if checkpoints == {"best"} else "the model at the end of training")
-    lines.append(f"mean ± standard deviation over seeds; test columns from {source}; "
-                 "– : test set not read (--nofinal_test) or no prototypes.")
+    source = (
+        "best.keras (best validation accuracy: under attack for the adversarial methods, "
+        "clean for the others), robustness report"
+        if checkpoints == {"best"}
+        else "the model at the end of training"
+    )
+    lines.append(
+        f"mean ± standard deviation over seeds; test columns from {source}; "
+        "– : test set not read (--nofinal_test) or no prototypes."
+    )
     return "\n".join(lines)
 
 
@@ -167,17 +183,29 @@ def plot(summary, path):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4.5))
-    robust_key = ("autoattack_accuracy" if all(entry.get("autoattack_accuracy")
-                                               for entry in summary.values())
-                  else "pgd_accuracy")
+    robust_key = (
+        "autoattack_accuracy"
+        if all(entry.get("autoattack_accuracy") for entry in summary.values())
+        else "pgd_accuracy"
+    )
     for label, entry in summary.items():
         clean, robust = entry["clean_accuracy"], entry[robust_key]
         if robust is None or clean is None:
             continue
-        ax.errorbar(100 * robust["mean"], 100 * clean["mean"], xerr=100 * robust["std"],
-                    yerr=100 * clean["std"], fmt="o", capsize=3, label=label)
-    attack = ("AutoAttack" if robust_key == "autoattack_accuracy"
-              else next(iter(summary.values()))["attack"].split(" ")[0])
+        ax.errorbar(
+            100 * robust["mean"],
+            100 * clean["mean"],
+            xerr=100 * robust["std"],
+            yerr=100 * clean["std"],
+            fmt="o",
+            capsize=3,
+            label=label,
+        )
+    attack = (
+        "AutoAttack"
+        if robust_key == "autoattack_accuracy"
+        else next(iter(summary.values()))["attack"].split(" ")[0]
+    )
     ax.set_xlabel(f"{attack} accuracy (%)")
     ax.set_ylabel("clean accuracy (%)")
     ax.grid(alpha=0.3)

@@ -47,18 +47,23 @@ def _check_tf_config():
         raise HardwareSetupError(
             "--strategy=multi_worker needs the TF_CONFIG environment variable, e.g. "
             'TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
-            '"task": {"type": "worker", "index": 0}}\' on the first worker')
+            '"task": {"type": "worker", "index": 0}}\' on the first worker'
+        )
     try:
         config = json.loads(text)
         workers = config["cluster"]["worker"]
         task = config["task"]
         index = int(task["index"])
     except (ValueError, KeyError, TypeError) as error:
-        raise HardwareSetupError(f"TF_CONFIG is not valid: {error!r}; it needs cluster.worker "
-                                 f"(a list of host:port) and task.type/task.index") from error
+        raise HardwareSetupError(
+            f"TF_CONFIG is not valid: {error!r}; it needs cluster.worker "
+            f"(a list of host:port) and task.type/task.index"
+        ) from error
     if task.get("type") not in ("worker", "chief") or not 0 <= index < len(workers):
-        raise HardwareSetupError(f"TF_CONFIG task {task} does not name one of the "
-                                 f"{len(workers)} workers in cluster.worker")
+        raise HardwareSetupError(
+            f"TF_CONFIG task {task} does not name one of the "
+            f"{len(workers)} workers in cluster.worker"
+        )
 
 
 def check_global_batch(batch_size, strategy):
@@ -67,7 +72,8 @@ def check_global_batch(batch_size, strategy):
     if batch_size % replicas:
         raise HardwareSetupError(
             f"--batch_size={batch_size} does not split evenly over the {replicas} replicas; "
-            f"use a multiple of {replicas}")
+            f"use a multiple of {replicas}"
+        )
 
 
 def shard_by_example(dataset):

@@ -26,19 +26,32 @@ def build_model(config: TrainConfig, info) -> AdvDPNP:
     """The model a config describes, for a data set with `info` (`DatasetInfo`)."""
     backbone_options = {"width": config.width} if config.width != 1.0 else {}
     backbone = build_backbone(
-        config.backbone, info.image_shape, mean=info.mean, std=info.std,
+        config.backbone,
+        info.image_shape,
+        mean=info.mean,
+        std=info.std,
         feature_dim=config.feature_dim or None,
         feature_activation=None if config.feature_activation == "none" else "relu",
-        sync_batchnorm=config.sync_batchnorm, **backbone_options)
+        sync_batchnorm=config.sync_batchnorm,
+        **backbone_options,
+    )
     return AdvDPNP(
-        backbone, info.num_classes, head=config.head, radius=config.radius,
-        logits=config.logits, logit_scale=config.logit_scale,
-        prototype_init=config.prototype_init, method=config.method,
-        loss_weights=config.loss_weights(), loss_form=config.loss_form(),
+        backbone,
+        info.num_classes,
+        head=config.head,
+        radius=config.radius,
+        logits=config.logits,
+        logit_scale=config.logit_scale,
+        prototype_init=config.prototype_init,
+        method=config.method,
+        loss_weights=config.loss_weights(),
+        loss_form=config.loss_form(),
         attack=config.train_attack(),
         eval_attack=config.eval_attack(config.val_attack_steps) if config.epsilon > 0 else None,
         align_warmup_epochs=config.align_warmup_epochs,
-        epsilon_warmup_epochs=config.epsilon_warmup_epochs, seed=config.seed)
+        epsilon_warmup_epochs=config.epsilon_warmup_epochs,
+        seed=config.seed,
+    )
 
 
 def build_optimizer(config: TrainConfig, steps_per_epoch: int):
@@ -48,13 +61,15 @@ def build_optimizer(config: TrainConfig, steps_per_epoch: int):
     elif config.lr_schedule == "piecewise":
         rate = keras.optimizers.schedules.PiecewiseConstantDecay(
             [total // 2, (3 * total) // 4],
-            [config.learning_rate, config.learning_rate / 10, config.learning_rate / 100])
+            [config.learning_rate, config.learning_rate / 10, config.learning_rate / 100],
+        )
     else:
         rate = config.learning_rate
     if config.optimizer == "adam":
         return keras.optimizers.AdamW(rate, weight_decay=config.weight_decay or None)
-    return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True,
-                                weight_decay=config.weight_decay or None)
+    return keras.optimizers.SGD(
+        rate, momentum=0.9, nesterov=True, weight_decay=config.weight_decay or None
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,23 +84,37 @@ class _Data:
 
 def _load_data(config: TrainConfig):
     splits = datasets.load_dataset(
-        config.dataset, data_dir=config.data_dir or None, manual_dir=config.manual_dir or None,
-        validation_fraction=config.validation_fraction, seed=config.seed)
+        config.dataset,
+        data_dir=config.data_dir or None,
+        manual_dir=config.manual_dir or None,
+        validation_fraction=config.validation_fraction,
+        seed=config.seed,
+    )
     if len(splits.train[1]) < config.batch_size:
-        raise ValueError(f"--batch_size={config.batch_size} is larger than the "
-                         f"{len(splits.train[1])} training examples; lower it")
+        raise ValueError(
+            f"--batch_size={config.batch_size} is larger than the "
+            f"{len(splits.train[1])} training examples; lower it"
+        )
     return splits
 
 
 def _pipelines(config: TrainConfig, splits):
     epoch_counter = tf.Variable(-1, dtype=tf.int64, trainable=False)
-    train_ds = distribute.shard_by_example(datasets.make_dataset(
-        *splits.train, batch_size=config.batch_size, training=True,
-        augment=splits.info.augment, seed=config.seed, epoch_counter=epoch_counter))
+    train_ds = distribute.shard_by_example(
+        datasets.make_dataset(
+            *splits.train,
+            batch_size=config.batch_size,
+            training=True,
+            augment=splits.info.augment,
+            seed=config.seed,
+            epoch_counter=epoch_counter,
+        )
+    )
     val_ds = None
     if splits.validation is not None:
-        val_ds = distribute.shard_by_example(datasets.make_dataset(
-            *splits.validation, batch_size=config.batch_size, training=False))
+        val_ds = distribute.shard_by_example(
+            datasets.make_dataset(*splits.validation, batch_size=config.batch_size, training=False)
+        )
     return _Data(splits, train_ds, val_ds, epoch_counter)
 
 
@@ -115,15 +144,18 @@ def _callbacks(config: TrainConfig, run: RunDir, model, data: _Data):
         callbacks.EpochSchedules(),
     ]
     if config.prototype_init == "class_means" and model.head_kind == "prototype":
-        clean_train = datasets.make_dataset(*data.splits.train, batch_size=config.batch_size,
-                                            training=False)
+        clean_train = datasets.make_dataset(
+            *data.splits.train, batch_size=config.batch_size, training=False
+        )
         found.append(callbacks.ClassMeanPrototypes(clean_train, config.class_means_epochs))
     found.append(callbacks.AtomicCheckpoint(run.file(LAST_CHECKPOINT)))
     if monitor:
         best = run.best_logged(monitor) if resuming else -math.inf
         found.append(callbacks.AtomicCheckpoint(run.file(BEST_CHECKPOINT), monitor, best))
-    found += [keras.callbacks.CSVLogger(run.history_path, append=resuming),
-              keras.callbacks.TensorBoard(run.logs_dir, write_graph=False)]
+    found += [
+        keras.callbacks.CSVLogger(run.history_path, append=resuming),
+        keras.callbacks.TensorBoard(run.logs_dir, write_graph=False),
+    ]
     return found
 
 
@@ -144,14 +176,18 @@ def _results(config: TrainConfig, info, history, test, train_seconds):
         "backbone": config.backbone,
         "epsilon": config.epsilon,
         "attack": f"PGD-{config.eval_attack_steps} (CE, step {config.attack_step_size:.4g}, "
-                  f"random start, {config.attack_norm})",
+        f"random start, {config.attack_norm})",
         "test_examples": test["examples"],
         "clean_accuracy": test["clean_accuracy"],
         "pgd_accuracy": test["robust_accuracy"],
-        "validation": {key[len("val_"):]: values[-1] for key, values in history.items()
-                       if key.startswith("val_")},
-        "final_train_logs": {key: values[-1] for key, values in history.items()
-                             if not key.startswith("val_")},
+        "validation": {
+            key[len("val_") :]: values[-1]
+            for key, values in history.items()
+            if key.startswith("val_")
+        },
+        "final_train_logs": {
+            key: values[-1] for key, values in history.items() if not key.startswith("val_")
+        },
         "epochs": config.epochs,
         "train_seconds": round(train_seconds, 1),
         "seed": config.seed,
@@ -176,9 +212,14 @@ def train(config: TrainConfig, *, verbose="auto", overwrite=False):
     data = _pipelines(config, splits)
     model = _compiled_model(config, strategy, data)
     started = time.time()
-    history = model.fit(data.train, validation_data=data.validation, epochs=config.epochs,
-                        callbacks=_callbacks(config, run, model, data), shuffle=False,
-                        verbose=verbose).history
+    history = model.fit(
+        data.train,
+        validation_data=data.validation,
+        epochs=config.epochs,
+        callbacks=_callbacks(config, run, model, data),
+        shuffle=False,
+        verbose=verbose,
+    ).history
     train_seconds = time.time() - started
     test = _final_test(config, model, splits)
     results = _results(config, splits.info, history, test, train_seconds)
@@ -190,15 +231,19 @@ def format_results(results):
     """A small Markdown table of the final test accuracy."""
     if results["clean_accuracy"] is None:
         validation = results["validation"]
-        return (f"{results['name']}: test set not read (--nofinal_test); validation clean "
-                f"{100 * validation.get('clean_accuracy', float('nan')):.2f} %, PGD "
-                f"{100 * validation.get('pgd_accuracy', float('nan')):.2f} %")
+        return (
+            f"{results['name']}: test set not read (--nofinal_test); validation clean "
+            f"{100 * validation.get('clean_accuracy', float('nan')):.2f} %, PGD "
+            f"{100 * validation.get('pgd_accuracy', float('nan')):.2f} %"
+        )
     pgd = results["pgd_accuracy"]
     pgd_text = "n/a (ε = 0)" if pgd is None else f"{100 * pgd:.2f}"
-    return "\n".join([
-        f"| run | method | data | ε | clean % | {results['attack'].split(' ')[0]} % |",
-        "|---|---|---|---|---|---|",
-        f"| {results['name']} | {results['method']} | {results['dataset']} "
-        f"({results['test_examples']} test) | {results['epsilon']:.4g} | "
-        f"{100 * results['clean_accuracy']:.2f} | {pgd_text} |",
-    ])
+    return "\n".join(
+        [
+            f"| run | method | data | ε | clean % | {results['attack'].split(' ')[0]} % |",
+            "|---|---|---|---|---|---|",
+            f"| {results['name']} | {results['method']} | {results['dataset']} "
+            f"({results['test_examples']} test) | {results['epsilon']:.4g} | "
+            f"{100 * results['clean_accuracy']:.2f} | {pgd_text} |",
+        ]
+    )

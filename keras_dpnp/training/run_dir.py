@@ -50,8 +50,11 @@ def _config_differences(config, saved_text):
     except ValueError:
         return "its config.json is unreadable"
     current = config.to_dict()
-    changed = [f"--{key}={saved.get(key)!r} there, {value!r} now"
-               for key, value in current.items() if key in saved and saved[key] != value]
+    changed = [
+        f"--{key}={saved.get(key)!r} there, {value!r} now"
+        for key, value in current.items()
+        if key in saved and saved[key] != value
+    ]
     unknown = sorted(set(saved) - set(current))
     return "; ".join(changed + [f"unknown setting {key!r}" for key in unknown]) or "?"
 
@@ -94,20 +97,24 @@ class RunDir:
             with open(path, encoding="utf-8") as f:
                 return json.load(f)
         except (OSError, ValueError) as error:
-            raise ModelLoadError(f"could not read {path}: {error}; repair or remove the "
-                                 f"file") from error
+            raise ModelLoadError(
+                f"could not read {path}: {error}; repair or remove the file"
+            ) from error
 
     def read_config(self):
         """The run's `TrainConfig`; `ModelLoadError` if config.json is absent or invalid."""
         values = self.read_json(CONFIG_FILE)
         if values is None:
-            raise ModelLoadError(f"{self.path} holds no {CONFIG_FILE}: pass a run directory "
-                                 f"written by keras_dpnp.train")
+            raise ModelLoadError(
+                f"{self.path} holds no {CONFIG_FILE}: pass a run directory "
+                f"written by keras_dpnp.train"
+            )
         try:
             return TrainConfig.from_dict(values)
         except (ValueError, TypeError) as error:
-            raise ModelLoadError(f"could not read {self.file(CONFIG_FILE)}: {error}; repair "
-                                 f"or remove the file") from error
+            raise ModelLoadError(
+                f"could not read {self.file(CONFIG_FILE)}: {error}; repair or remove the file"
+            ) from error
 
     def checkpoint(self, choice="best"):
         """The `.keras` file of a --checkpoint choice: best.keras if present, else last.keras."""
@@ -115,8 +122,10 @@ class RunDir:
         for name in names:
             if os.path.isfile(self.file(name)):
                 return self.file(name)
-        raise ModelLoadError(f"{self.path} holds no {' or '.join(names)}; give a run "
-                             f"directory written by keras_dpnp.train or a .keras file")
+        raise ModelLoadError(
+            f"{self.path} holds no {' or '.join(names)}; give a run "
+            f"directory written by keras_dpnp.train or a .keras file"
+        )
 
     def best_logged(self, monitor):
         """The best value of `monitor` in history.csv (of an interrupted run), else -inf."""
@@ -148,7 +157,8 @@ class RunDir:
                     raise RunDirectoryError(
                         f"{self.path} already holds a run with a different config "
                         f"({_config_differences(config, previous)}); pass --overwrite to "
-                        f"replace it, or choose another --model_dir")
+                        f"replace it, or choose another --model_dir"
+                    )
                 shutil.rmtree(self.path)
         try:
             os.makedirs(self.path, exist_ok=True)
@@ -156,7 +166,8 @@ class RunDir:
         except OSError as error:
             raise RunDirectoryError(
                 f"cannot write the run directory {self.path}: {error.strerror or error}; pass "
-                f"a writable --model_dir") from error
+                f"a writable --model_dir"
+            ) from error
 
     def write_results(self, results):
         write_text(self.file(RESULTS_FILE), json.dumps(results, indent=2) + "\n")
@@ -190,19 +201,19 @@ def find_model(path, checkpoint="best"):
     config.json belongs to that run.
     """
     if checkpoint not in CHECKPOINTS:
-        raise ModelLoadError(f"checkpoint must be one of {list(CHECKPOINTS)}, got "
-                             f"{checkpoint!r}")
+        raise ModelLoadError(f"checkpoint must be one of {list(CHECKPOINTS)}, got {checkpoint!r}")
     if not os.path.exists(path):
-        raise ModelLoadError(f"model not found: {path}; give a run directory (holding "
-                             f"best.keras or last.keras) or a .keras file")
+        raise ModelLoadError(
+            f"model not found: {path}; give a run directory (holding "
+            f"best.keras or last.keras) or a .keras file"
+        )
     if os.path.isdir(path):
         run = RunDir(path)
         model_path = run.checkpoint(checkpoint)
     elif path.endswith(".keras"):
         run, model_path = RunDir(os.path.dirname(os.path.abspath(path))), path
     else:
-        raise ModelLoadError(f"{path} is not a .keras file; give a run directory or a .keras "
-                             f"file")
+        raise ModelLoadError(f"{path} is not a .keras file; give a run directory or a .keras file")
     if not run.is_run():
         return ModelSource(path, model_path, None, None)
     return ModelSource(path, model_path, run, run.read_config())
@@ -215,9 +226,11 @@ def load_model(path, *, compile=False):
         return keras.saving.load_model(path, compile=compile, safe_mode=True)
     except Exception as error:  # noqa: BLE001  (any reader failure means "not a usable model")
         reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise ModelLoadError(f"could not load {path} as a Keras model "
-                             f"({type(error).__name__}: {reason[:200]}); is the file "
-                             f"complete and written by keras_dpnp?") from error
+        raise ModelLoadError(
+            f"could not load {path} as a Keras model "
+            f"({type(error).__name__}: {reason[:200]}); is the file "
+            f"complete and written by keras_dpnp?"
+        ) from error
 
 
 def check_fits_data(model, info):
@@ -227,9 +240,13 @@ def check_fits_data(model, info):
     try:
         logits = model(probe, training=False)
     except Exception as error:  # noqa: BLE001  (a shape mismatch surfaces as several types)
-        raise ModelLoadError(f"the model does not accept {info.name} images of shape "
-                             f"{tuple(info.image_shape)}: {type(error).__name__}") from error
+        raise ModelLoadError(
+            f"the model does not accept {info.name} images of shape "
+            f"{tuple(info.image_shape)}: {type(error).__name__}"
+        ) from error
     classes = int(logits.shape[-1])
     if classes != info.num_classes:
-        raise ModelLoadError(f"the model predicts {classes} classes but {info.name} has "
-                             f"{info.num_classes}: pass the --dataset it was trained on")
+        raise ModelLoadError(
+            f"the model predicts {classes} classes but {info.name} has "
+            f"{info.num_classes}: pass the --dataset it was trained on"
+        )

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import tiny_model
 from keras_dpnp.attacks.apgd import apgd, apgd_batch_graph, apgd_targeted, checkpoints
 from keras_dpnp.attacks.dlr import dlr_loss, targeted_dlr_loss
-from conftest import tiny_model
 
 GENEROUS = {"linf": 0.3, "l2": 3.0}
 
@@ -31,8 +31,9 @@ def test_dlr_loss_matches_hand_computed_values():
     # Correct point: -(3 - 2) / (3 - 1); misclassified (label 2): -(2 - 3) / (3 - 1).
     np.testing.assert_allclose(dlr_loss(logits, tf.constant([0, 2])), [-0.5, 0.5], rtol=1e-6)
     # Targeted, label 0, target 1: -(3 - 1) / (3 - (1 + 0) / 2); target 2: -(3 - 2) / 2.5.
-    np.testing.assert_allclose(targeted_dlr_loss(logits, tf.constant([0, 0]), tf.constant([1, 2])),
-                               [-0.8, -0.4], rtol=1e-6)
+    np.testing.assert_allclose(
+        targeted_dlr_loss(logits, tf.constant([0, 0]), tf.constant([1, 2])), [-0.8, -0.4], rtol=1e-6
+    )
 
 
 def test_dlr_losses_ignore_logit_shift_and_scale():
@@ -41,8 +42,11 @@ def test_dlr_losses_ignore_logit_shift_and_scale():
     targets = tf.constant([9, 8, 7, 6, 5, 4])
     moved = 7.0 * logits - 3.0
     np.testing.assert_allclose(dlr_loss(moved, labels), dlr_loss(logits, labels), rtol=1e-4)
-    np.testing.assert_allclose(targeted_dlr_loss(moved, labels, targets),
-                               targeted_dlr_loss(logits, labels, targets), rtol=1e-4)
+    np.testing.assert_allclose(
+        targeted_dlr_loss(moved, labels, targets),
+        targeted_dlr_loss(logits, labels, targets),
+        rtol=1e-4,
+    )
 
 
 def test_dlr_losses_need_enough_classes():
@@ -71,8 +75,7 @@ def test_apgd_breaks_a_standard_model(standard_model, norm):
     logits_fn, x, y = standard_model
     x_ce = apgd(logits_fn, x, y, epsilon=GENEROUS[norm], norm=norm, steps=20)
     assert _accuracy(logits_fn, x_ce, y) <= 0.05
-    x_t = apgd_targeted(logits_fn, x, y, epsilon=GENEROUS[norm], norm=norm, steps=20,
-                        num_targets=3)
+    x_t = apgd_targeted(logits_fn, x, y, epsilon=GENEROUS[norm], norm=norm, steps=20, num_targets=3)
     assert _accuracy(logits_fn, x_t, y) <= 0.05
 
 
@@ -95,11 +98,22 @@ def test_apgd_is_reproducible_for_a_seed(batch):
 def test_apgd_compiles_once_for_batches_of_any_size(batch):
     x, y = batch
     model = tiny_model("standard")
-    run = apgd_batch_graph(lambda t: model(t, training=False), x.shape[1:], epsilon=0.1,
-                           norm="linf", loss="ce", steps=3, rho=0.75)
+    run = apgd_batch_graph(
+        lambda t: model(t, training=False),
+        x.shape[1:],
+        epsilon=0.1,
+        norm="linf",
+        loss="ce",
+        steps=3,
+        rho=0.75,
+    )
     for size in (16, 5, 1):
-        run(tf.constant(x[:size]), tf.constant(y[:size]), tf.constant(0),
-            tf.constant([0, size], tf.int64))
+        run(
+            tf.constant(x[:size]),
+            tf.constant(y[:size]),
+            tf.constant(0),
+            tf.constant([0, size], tf.int64),
+        )
     assert run.experimental_get_tracing_count() == 1
 
 

@@ -38,8 +38,7 @@ def test_stage_accuracies_never_increase_and_the_last_is_final(standard_model, s
     assert result.seconds > 0
 
 
-def test_adversarial_points_are_valid_and_reevaluate_as_reported(standard_model,
-                                                                 standard_result):
+def test_adversarial_points_are_valid_and_reevaluate_as_reported(standard_model, standard_result):
     logits_fn, x, _ = standard_model
     result, y = standard_result
     assert perturbation_sizes(x, result.x_adv, "linf").max() <= EPSILON + 1e-6

@@ -5,8 +5,8 @@ import tensorflow as tf
 from cleverhans.tf2.attacks import fast_gradient_method as fgm_module
 from cleverhans.tf2.attacks import projected_gradient_descent as pgd_module
 
-from keras_dpnp.attacks import cleverhans_attacks
 from conftest import tiny_model
+from keras_dpnp.attacks import cleverhans_attacks
 
 
 def _two_class_linear_model(pixels, seed=0):
@@ -45,7 +45,8 @@ def test_every_call_passes_true_labels_random_start_and_the_unit_box(monkeypatch
 def test_fgsm_moves_against_the_true_label_not_the_prediction():
     # Two classes, linear logits: the true-label step and the label-leaking step are opposite.
     x = np.full((64, 4, 4, 1), 0.5, np.float32) + np.random.default_rng(1).uniform(
-        -0.3, 0.3, (64, 4, 4, 1)).astype(np.float32)
+        -0.3, 0.3, (64, 4, 4, 1)
+    ).astype(np.float32)
     logits_fn = _two_class_linear_model(16)
     predicted = np.argmax(logits_fn(x).numpy(), axis=1)
     wrong = 1 - predicted
@@ -53,8 +54,9 @@ def test_fgsm_moves_against_the_true_label_not_the_prediction():
     with tf.GradientTape() as tape:
         xt = tf.constant(x)
         tape.watch(xt)
-        loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(
-            labels=wrong, logits=logits_fn(xt)))
+        loss = tf.reduce_sum(
+            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=wrong, logits=logits_fn(xt))
+        )
     direction = np.sign(tape.gradient(loss, xt).numpy())
     np.testing.assert_allclose(x_adv, np.clip(x + 0.1 * direction, 0, 1), atol=1e-6)
     leaked = np.clip(x - 0.1 * direction, 0, 1)
@@ -66,9 +68,12 @@ def test_results_stay_in_the_epsilon_ball_and_the_unit_box(batch, norm, epsilon,
     x, y = batch
     model = tiny_model("standard")
     logits_fn = lambda t: model(t, training=False)  # noqa: E731
-    for x_adv in (cleverhans_attacks.fgsm(logits_fn, x, y, epsilon=epsilon, norm=norm),
-                  cleverhans_attacks.pgd(logits_fn, x, y, epsilon=epsilon, step_size=step,
-                                         steps=3, norm=norm, seed=0)):
+    for x_adv in (
+        cleverhans_attacks.fgsm(logits_fn, x, y, epsilon=epsilon, norm=norm),
+        cleverhans_attacks.pgd(
+            logits_fn, x, y, epsilon=epsilon, step_size=step, steps=3, norm=norm, seed=0
+        ),
+    ):
         delta = (np.asarray(x_adv) - x).reshape(len(x), -1)
         size = np.abs(delta).max(1) if norm == "linf" else np.linalg.norm(delta, axis=1)
         assert size.max() <= epsilon + 1e-5
@@ -82,8 +87,9 @@ def test_pgd_starts_at_a_seeded_random_point(batch):
     logits_fn = lambda t: model(t, training=False)  # noqa: E731
 
     def attack(seed):
-        return cleverhans_attacks.pgd(logits_fn, x, y, epsilon=0.2, step_size=0.02, steps=2,
-                                      seed=seed).numpy()
+        return cleverhans_attacks.pgd(
+            logits_fn, x, y, epsilon=0.2, step_size=0.02, steps=2, seed=seed
+        ).numpy()
 
     first, again, other = attack(1), attack(1), attack(2)
     np.testing.assert_array_equal(first, again)
@@ -100,8 +106,7 @@ def test_pgd_lowers_the_accuracy_of_a_trained_model():
     model.fit(x, y, epochs=30, batch_size=32, verbose=0)
     logits_fn = lambda t: model(t, training=False)  # noqa: E731
     clean = np.mean(np.argmax(logits_fn(x), 1) == y)
-    x_adv = cleverhans_attacks.pgd(logits_fn, x, y, epsilon=0.1, step_size=0.025, steps=10,
-                                   seed=0)
+    x_adv = cleverhans_attacks.pgd(logits_fn, x, y, epsilon=0.1, step_size=0.025, steps=10, seed=0)
     assert clean > 0.8
     assert np.mean(np.argmax(logits_fn(x_adv), 1) == y) < clean - 0.3
 

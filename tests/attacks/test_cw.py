@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_dpnp.attacks import cw
-from keras_dpnp.attacks.pgd import PGDConfig, pgd
 from conftest import tiny_model
 from digits_models import standard_digits_model
+from keras_dpnp.attacks import cw
+from keras_dpnp.attacks.pgd import PGDConfig, pgd
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +50,9 @@ def test_cw_l2_fools_a_standard_model_with_less_distortion_than_pgd(digits_model
     assert result.l2[both].mean() < 0.6 * pgd_distortion[both].mean()
     # At a fixed budget the minimal-distortion attack fools about as many points as PGD.
     budget = float(np.median(result.l2[both]))
-    x_budget = np.asarray(pgd(logits_fn, x, y, PGDConfig(epsilon=budget, step_size=budget / 8,
-                                                         steps=50, norm="l2")))
+    x_budget = np.asarray(
+        pgd(logits_fn, x, y, PGDConfig(epsilon=budget, step_size=budget / 8, steps=50, norm="l2"))
+    )
     pgd_rate = _fooled(logits_fn, x_budget, y)[correct].mean()
     cw_rate = (result.success & (result.l2 <= budget))[correct].mean()
     assert cw_rate >= pgd_rate - 0.1
@@ -63,8 +64,9 @@ def test_cw_l2_returns_the_input_where_it_fails():
     y = np.arange(6) % 3
     # Logits that ignore the image: no perturbation can change the prediction.
     fixed = tf.one_hot(y, 3) * 5.0
-    result = cw.cw_l2(lambda t: fixed + 0.0 * tf.reduce_sum(t), x, y, binary_search_steps=2,
-                      max_iterations=20)
+    result = cw.cw_l2(
+        lambda t: fixed + 0.0 * tf.reduce_sum(t), x, y, binary_search_steps=2, max_iterations=20
+    )
     assert not result.success.any()
     np.testing.assert_array_equal(result.x_adv, x)
     np.testing.assert_array_equal(result.l2, np.zeros(6))
@@ -73,10 +75,14 @@ def test_cw_l2_returns_the_input_where_it_fails():
 def test_cw_l2_optimisation_is_one_traced_loop(batch):
     x, y = batch
     model = tiny_model("standard")
-    traced = tf.function(lambda a, b, c: cw._optimise(
-        lambda t: model(t, training=False), a, b, c, 0.0, 0.01, 10, True))
-    graph = traced.get_concrete_function(tf.constant(x), tf.constant(y),
-                                         tf.constant(np.ones(len(x), np.float32))).graph
+    traced = tf.function(
+        lambda a, b, c: cw._optimise(
+            lambda t: model(t, training=False), a, b, c, 0.0, 0.01, 10, True
+        )
+    )
+    graph = traced.get_concrete_function(
+        tf.constant(x), tf.constant(y), tf.constant(np.ones(len(x), np.float32))
+    ).graph
     ops = [op.type for op in graph.get_operations()]
     assert ops.count("StatelessWhile") + ops.count("While") == 1
 

@@ -3,9 +3,9 @@ import pytest
 import tensorflow as tf
 from scipy import optimize
 
+from conftest import tiny_model
 from keras_dpnp.attacks.apgd import apgd
 from keras_dpnp.attacks.fab import fab_targeted, hyperplane_step
-from conftest import tiny_model
 
 GENEROUS = {"linf": 0.3, "l2": 3.0}
 
@@ -16,8 +16,12 @@ def _sizes(delta, norm):
 
 
 def _step(points, w, b, norm):
-    return hyperplane_step(tf.constant(points, tf.float32), tf.constant(w, tf.float32),
-                           tf.constant(b, tf.float32), norm).numpy()
+    return hyperplane_step(
+        tf.constant(points, tf.float32),
+        tf.constant(w, tf.float32),
+        tf.constant(b, tf.float32),
+        norm,
+    ).numpy()
 
 
 @pytest.mark.parametrize("norm", ["linf", "l2"])
@@ -36,8 +40,9 @@ def test_hyperplane_step_matches_hand_computed_cases(norm):
 
 def test_hyperplane_step_l2_follows_the_weights_when_the_box_is_slack():
     # Minimum-norm step onto 2·x₀ + x₁ = 1.25 from (0.5, 0.5): −0.25 · (2, 1) / 5.
-    np.testing.assert_allclose(_step([[0.5, 0.5]], [[2.0, 1.0]], [1.25], "l2"),
-                               [[-0.1, -0.05]], atol=1e-6)
+    np.testing.assert_allclose(
+        _step([[0.5, 0.5]], [[2.0, 1.0]], [1.25], "l2"), [[-0.1, -0.05]], atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("norm", ["linf", "l2"])
@@ -56,14 +61,26 @@ def test_hyperplane_step_is_the_smallest_feasible_step(norm):
             # min t  s.t.  |δ_i| <= t,  w·δ = b − w·p,  box; variables (δ, t).
             n = len(p)
             upper = np.block([[np.eye(n), -np.ones((n, 1))], [-np.eye(n), -np.ones((n, 1))]])
-            best = optimize.linprog(np.r_[np.zeros(n), 1.0], A_ub=upper, b_ub=np.zeros(2 * n),
-                                    A_eq=np.r_[wi, 0.0][None], b_eq=[bi - wi @ p],
-                                    bounds=bounds + [(0, None)]).fun
+            best = optimize.linprog(
+                np.r_[np.zeros(n), 1.0],
+                A_ub=upper,
+                b_ub=np.zeros(2 * n),
+                A_eq=np.r_[wi, 0.0][None],
+                b_eq=[bi - wi @ p],
+                bounds=bounds + [(0, None)],
+            ).fun
         else:
-            best = np.sqrt(optimize.minimize(
-                lambda d: d @ d, np.zeros_like(p), jac=lambda d: 2 * d, method="SLSQP",
-                bounds=bounds, constraints={"type": "eq", "fun": lambda d: wi @ (p + d) - bi},
-                options={"ftol": 1e-12}).fun)
+            best = np.sqrt(
+                optimize.minimize(
+                    lambda d: d @ d,
+                    np.zeros_like(p),
+                    jac=lambda d: 2 * d,
+                    method="SLSQP",
+                    bounds=bounds,
+                    constraints={"type": "eq", "fun": lambda d, w=wi, p=p, b=bi: w @ (p + d) - b},
+                    options={"ftol": 1e-12},
+                ).fun
+            )
         assert _sizes(step[None], norm)[0] <= best + 1e-4
 
 
@@ -71,8 +88,9 @@ def test_hyperplane_step_is_the_smallest_feasible_step(norm):
 def test_fab_stays_in_the_ball_and_the_box(batch, norm, epsilon):
     x, y = batch
     model = tiny_model("standard")
-    x_adv = fab_targeted(lambda t: model(t, training=False), x, y, epsilon=epsilon, norm=norm,
-                         steps=5, num_targets=2)
+    x_adv = fab_targeted(
+        lambda t: model(t, training=False), x, y, epsilon=epsilon, norm=norm, steps=5, num_targets=2
+    )
     assert _sizes(x_adv - x, norm).max() <= epsilon + 1e-6
     assert x_adv.min() >= 0.0 and x_adv.max() <= 1.0
 

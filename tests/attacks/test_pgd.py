@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import tiny_model
 from keras_dpnp import losses
 from keras_dpnp.attacks.pgd import PGDConfig, pgd
-from conftest import tiny_model
 
 
 @pytest.mark.parametrize("norm,epsilon,step", [("linf", 0.1, 0.03), ("l2", 0.5, 0.2)])

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import tiny_model
 from keras_dpnp import losses
 from keras_dpnp.training import distribute
-from conftest import tiny_model
 
 
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
@@ -15,8 +15,10 @@ def test_training_attack_stays_in_the_ball_and_raises_the_loss(batch, precision,
     x, y = batch
     epsilon = 8 / 255
     with distribute.precision_policy(precision):
-        model = tiny_model("adv_dpnp", attack={"epsilon": epsilon, "step_size": 2 / 255,
-                                               "steps": 10, "objective": objective})
+        model = tiny_model(
+            "adv_dpnp",
+            attack={"epsilon": epsilon, "step_size": 2 / 255, "steps": 10, "objective": objective},
+        )
     x = x.astype(np.float32)
     x_adv = model.adversarial_examples(x, y)
     assert x_adv.dtype == tf.float32

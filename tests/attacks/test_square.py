@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import tiny_model
 from keras_dpnp.attacks.apgd import apgd
 from keras_dpnp.attacks.square import l2_window_pattern, square, square_fraction, square_side
-from conftest import tiny_model
 
 GENEROUS = {"linf": 0.3, "l2": 3.0}
 
@@ -76,16 +76,14 @@ def test_square_stays_in_the_ball_and_the_box_without_gradients(batch, norm, eps
 @pytest.mark.parametrize("norm", ["linf", "l2"])
 def test_square_breaks_a_standard_model(standard_model, norm):
     logits_fn, x, y = standard_model
-    x_adv = square(_no_gradients(logits_fn), x, y, epsilon=GENEROUS[norm], norm=norm,
-                   queries=300)
+    x_adv = square(_no_gradients(logits_fn), x, y, epsilon=GENEROUS[norm], norm=norm, queries=300)
     assert np.mean(np.argmax(logits_fn(x_adv), 1) == y) <= 0.05
 
 
 def test_square_is_reproducible_for_a_seed(standard_model):
     logits_fn, x, y = standard_model
     first = square(logits_fn, x, y, epsilon=0.05, queries=30, seed=1)
-    np.testing.assert_array_equal(first, square(logits_fn, x, y, epsilon=0.05, queries=30,
-                                                 seed=1))
+    np.testing.assert_array_equal(first, square(logits_fn, x, y, epsilon=0.05, queries=30, seed=1))
     assert not np.array_equal(first, square(logits_fn, x, y, epsilon=0.05, queries=30, seed=2))
 
 

@@ -5,9 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_dpnp.backbones import BACKBONES
-from keras_dpnp.backbones import PixelNormalization
-from keras_dpnp.backbones import build_backbone
+from keras_dpnp.backbones import BACKBONES, PixelNormalization, build_backbone
 
 MEAN = (0.5, 0.4, 0.3)
 STD = (0.2, 0.25, 0.3)
@@ -29,9 +27,7 @@ WRN_34_10_BODY_PARAMS = 46_154_064
 
 def build_tiny(name, **kwargs):
     body_kwargs, _ = TINY[name]
-    return build_backbone(
-        name, IMAGE_SHAPE, mean=MEAN, std=STD, **body_kwargs, **kwargs
-    )
+    return build_backbone(name, IMAGE_SHAPE, mean=MEAN, std=STD, **body_kwargs, **kwargs)
 
 
 def random_images(count=4, shape=IMAGE_SHAPE, seed=0):
@@ -94,9 +90,7 @@ def test_keras_file_round_trip_gives_identical_outputs(name, tmp_path):
     path = tmp_path / f"{name}.keras"
     model.save(path)
     restored = keras.saving.load_model(path)
-    np.testing.assert_array_equal(
-        features_of(restored, images), features_of(model, images)
-    )
+    np.testing.assert_array_equal(features_of(restored, images), features_of(model, images))
 
 
 class _Classifier(keras.Model):
@@ -118,9 +112,7 @@ def test_backbone_trains_inside_a_subclassed_model(name):
         loss = tf.reduce_mean(tf.square(classifier(images, training=True)))
     gradients = tape.gradient(loss, classifier.trainable_weights)
     head_weights = 2
-    assert len(classifier.trainable_weights) == (
-        len(backbone.trainable_weights) + head_weights
-    )
+    assert len(classifier.trainable_weights) == (len(backbone.trainable_weights) + head_weights)
     assert all(gradient is not None for gradient in gradients)
 
 
@@ -162,45 +154,31 @@ def test_activation_without_projection_is_rejected():
 @pytest.mark.parametrize("depth", [15, 9, 4])
 def test_wide_resnet_rejects_bad_depth(depth):
     with pytest.raises(ValueError, match="depth"):
-        build_backbone(
-            "wide_resnet34_10", IMAGE_SHAPE, mean=MEAN, std=STD, depth=depth
-        )
+        build_backbone("wide_resnet34_10", IMAGE_SHAPE, mean=MEAN, std=STD, depth=depth)
 
 
 def test_resnet18_body_has_the_reference_parameter_count():
-    model = build_backbone(
-        "resnet18", (32, 32, 3), mean=MEAN, std=STD, feature_dim=None
-    )
-    assert trainable_params(model) == pytest.approx(
-        RESNET18_CIFAR_BODY_PARAMS, rel=0.01
-    )
+    model = build_backbone("resnet18", (32, 32, 3), mean=MEAN, std=STD, feature_dim=None)
+    assert trainable_params(model) == pytest.approx(RESNET18_CIFAR_BODY_PARAMS, rel=0.01)
 
 
 def test_wide_resnet34_10_body_has_the_reference_parameter_count():
-    model = build_backbone(
-        "wide_resnet34_10", (32, 32, 3), mean=MEAN, std=STD, feature_dim=None
-    )
-    assert trainable_params(model) == pytest.approx(
-        WRN_34_10_BODY_PARAMS, rel=0.02
-    )
+    model = build_backbone("wide_resnet34_10", (32, 32, 3), mean=MEAN, std=STD, feature_dim=None)
+    assert trainable_params(model) == pytest.approx(WRN_34_10_BODY_PARAMS, rel=0.02)
 
 
 def test_pixel_normalization_exact_values():
     layer = PixelNormalization(mean=(0.5, 0.25, 0.0), std=(0.5, 0.25, 2.0))
     images = np.array([[[[1.0, 0.75, 1.0], [0.0, 0.0, 0.5]]]], dtype="float32")
     expected = [[[[1.0, 2.0, 0.5], [-1.0, -1.0, 0.25]]]]
-    np.testing.assert_array_equal(
-        keras.ops.convert_to_numpy(layer(images)), expected
-    )
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(images)), expected)
     assert not layer.weights
 
 
 def test_pixel_normalization_broadcasts_scalars():
     layer = PixelNormalization(mean=0.5, std=0.25)
     images = np.array([[[[0.0, 0.5, 1.0]]]], dtype="float32")
-    np.testing.assert_array_equal(
-        keras.ops.convert_to_numpy(layer(images)), [[[[-2.0, 0.0, 2.0]]]]
-    )
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(images)), [[[[-2.0, 0.0, 2.0]]]])
 
 
 def test_pixel_normalization_config_round_trip():
@@ -208,9 +186,7 @@ def test_pixel_normalization_config_round_trip():
     config = layer.get_config()
     assert config["mean"] == list(MEAN)
     assert all(type(value) is float for value in config["mean"] + config["std"])
-    restored = keras.saving.deserialize_keras_object(
-        keras.saving.serialize_keras_object(layer)
-    )
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
     assert isinstance(restored, PixelNormalization)
     assert restored.name == "normalize"
     images = random_images(count=2, shape=(2, 2, 3))

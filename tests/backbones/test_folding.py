@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_dpnp.training import distribute
 from keras_dpnp.backbones import build_backbone
 from keras_dpnp.backbones.folding import FoldedInference
 from keras_dpnp.backbones.fused_batch_norm import FusedBatchNormalization
+from keras_dpnp.training import distribute
 
 # (backbone, options, convolutions followed only by a BatchNorm)
 BACKBONES = [
@@ -99,8 +99,9 @@ def test_batchnorm_options_fold_exactly():
     folding = FoldedInference.of(model)
     assert folding.folded_layers == {"biased": "no_beta", "strided": "no_gamma"}
     images = rng.random((2, 8, 8, 3)).astype(np.float32)
-    np.testing.assert_allclose(folding(images, folding.folded_weights()),
-                               model(images, training=False), atol=1e-5)
+    np.testing.assert_allclose(
+        folding(images, folding.folded_weights()), model(images, training=False), atol=1e-5
+    )
 
 
 def test_convolutions_read_elsewhere_or_activated_are_left_alone():
@@ -117,18 +118,22 @@ def test_convolutions_read_elsewhere_or_activated_are_left_alone():
 
 
 def test_models_without_a_foldable_pair_give_none():
-    sequential = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3),
-                                   keras.layers.BatchNormalization()])
+    sequential = keras.Sequential(
+        [keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3), keras.layers.BatchNormalization()]
+    )
     assert FoldedInference.of(sequential) is None
     inputs = keras.Input((8, 8, 3))
     no_batchnorm = keras.Model(inputs, keras.layers.Conv2D(4, 3)(inputs))
     assert FoldedInference.of(no_batchnorm) is None
 
 
-@pytest.mark.parametrize("precision,expected", [
-    ("float32", {"stage4_block1_conv2", "stage4_block2_conv1", "stage4_block2_conv2"}),
-    ("mixed_bfloat16", set()),
-])
+@pytest.mark.parametrize(
+    "precision,expected",
+    [
+        ("float32", {"stage4_block1_conv2", "stage4_block2_conv1", "stage4_block2_conv2"}),
+        ("mixed_bfloat16", set()),
+    ],
+)
 def test_winograd_form_for_float32_maps_of_at_most_16_pixels(precision, expected):
     """On a CPU; ResNet-18 on 32×32 images has 4×4 maps in its last stage only."""
     with distribute.precision_policy(precision):

@@ -5,14 +5,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_dpnp.training import distribute
 from keras_dpnp.backbones.fused_batch_norm import FusedBatchNormalization
+from keras_dpnp.training import distribute
 
 
 def _pair(policy, shape):
     with distribute.precision_policy(policy):
-        layers = (keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5),
-                  FusedBatchNormalization(momentum=0.9, epsilon=1e-5))
+        layers = (
+            keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5),
+            FusedBatchNormalization(momentum=0.9, epsilon=1e-5),
+        )
     for layer in layers:
         layer.build(shape)
     return layers

@@ -30,21 +30,27 @@ def test_matches_conv2d_and_its_input_gradient(shape):
 def test_unknown_batch_size_in_a_traced_function():
     rng = np.random.default_rng(1)
     kernel = tf.constant(rng.normal(size=(3, 3, 2, 3)), tf.float32)
-    convolve = tf.function(winograd.Winograd3x3(kernel, tf.float32),
-                           input_signature=[tf.TensorSpec((None, 4, 4, 2), tf.float32)])
+    convolve = tf.function(
+        winograd.Winograd3x3(kernel, tf.float32),
+        input_signature=[tf.TensorSpec((None, 4, 4, 2), tf.float32)],
+    )
     x = tf.constant(rng.normal(size=(5, 4, 4, 2)), tf.float32)
     np.testing.assert_allclose(convolve(x), tf.nn.conv2d(x, kernel, 1, "SAME"), atol=1e-5)
 
 
-@pytest.mark.parametrize("kernel_size,strides,dilation,padding,height,width,expected", [
-    ((3, 3), (1, 1), (1, 1), "same", 4, 4, True),
-    ((3, 3), (2, 2), (1, 1), "same", 4, 4, False),
-    ((1, 1), (1, 1), (1, 1), "same", 4, 4, False),
-    ((3, 3), (1, 1), (2, 2), "same", 4, 4, False),
-    ((3, 3), (1, 1), (1, 1), "valid", 4, 4, False),
-    ((3, 3), (1, 1), (1, 1), "same", 5, 4, False),
-    ((3, 3), (1, 1), (1, 1), "same", None, 4, False),
-])
-def test_applies_only_to_what_it_computes(kernel_size, strides, dilation, padding, height, width,
-                                          expected):
+@pytest.mark.parametrize(
+    "kernel_size,strides,dilation,padding,height,width,expected",
+    [
+        ((3, 3), (1, 1), (1, 1), "same", 4, 4, True),
+        ((3, 3), (2, 2), (1, 1), "same", 4, 4, False),
+        ((1, 1), (1, 1), (1, 1), "same", 4, 4, False),
+        ((3, 3), (1, 1), (2, 2), "same", 4, 4, False),
+        ((3, 3), (1, 1), (1, 1), "valid", 4, 4, False),
+        ((3, 3), (1, 1), (1, 1), "same", 5, 4, False),
+        ((3, 3), (1, 1), (1, 1), "same", None, 4, False),
+    ],
+)
+def test_applies_only_to_what_it_computes(
+    kernel_size, strides, dilation, padding, height, width, expected
+):
     assert winograd.applies(kernel_size, strides, dilation, padding, height, width) is expected

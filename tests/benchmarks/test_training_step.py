@@ -11,11 +11,25 @@ from conftest import tiny_model
 from keras_dpnp.benchmarks import training_step
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-ROW_FIELDS = {"backbone", "precision", "step", "batch_size", "attack", "images_per_second",
-              "seconds_per_step", "seconds_per_50k_epoch", "forward_gflop_per_image",
-              "forward_passes_per_step", "achieved_gflops", "matmul_peak_gflops",
-              "fraction_of_matmul_peak", "peak_memory_mib", "memory_kind",
-              "retraces_after_first_step", "load_average_1min"}
+ROW_FIELDS = {
+    "backbone",
+    "precision",
+    "step",
+    "batch_size",
+    "attack",
+    "images_per_second",
+    "seconds_per_step",
+    "seconds_per_50k_epoch",
+    "forward_gflop_per_image",
+    "forward_passes_per_step",
+    "achieved_gflops",
+    "matmul_peak_gflops",
+    "fraction_of_matmul_peak",
+    "peak_memory_mib",
+    "memory_kind",
+    "retraces_after_first_step",
+    "load_average_1min",
+}
 
 
 def test_forward_flops_count_convolutions_dense_layers_and_head():
@@ -37,10 +51,27 @@ def test_cli_measures_a_tiny_setting_and_writes_json(tmp_path):
     output = tmp_path / "bench.json"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT}
     result = subprocess.run(
-        [sys.executable, "-m", "keras_dpnp.bench", "--models=small_cnn", "--precisions=float32",
-         "--steps=clean,adv_dpnp", "--batch_size=8", "--image_size=8", "--width=0.25",
-         "--attack_steps=2", "--timed_steps=2", "--matmul_size=128", f"--output={output}"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "keras_dpnp.bench",
+            "--models=small_cnn",
+            "--precisions=float32",
+            "--steps=clean,adv_dpnp",
+            "--batch_size=8",
+            "--image_size=8",
+            "--width=0.25",
+            "--attack_steps=2",
+            "--timed_steps=2",
+            "--matmul_size=128",
+            f"--output={output}",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "| small_cnn | float32 | adv_dpnp PGD-2 |" in result.stdout
     report = json.loads(output.read_text())
@@ -56,7 +87,12 @@ def test_cli_measures_a_tiny_setting_and_writes_json(tmp_path):
 
 def test_cli_rejects_an_unknown_model():
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT}
-    result = subprocess.run([sys.executable, "-m", "keras_dpnp.bench", "--models=vgg"], env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_dpnp.bench", "--models=vgg"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1
     assert "--models: unknown backbones ['vgg']" in result.stderr

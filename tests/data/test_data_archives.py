@@ -73,12 +73,15 @@ def test_cifar100_archive_uses_fine_labels_and_names(tmp_path):
     test_records = _random_records(rng, 3, 2, 100)
     train_records[:, 0] = rng.integers(0, 20, size=6)
     names = [f"fine_{i}" for i in range(100)]
-    _write_tar_gz(tmp_path / "cifar-100-binary.tar.gz", {
-        "cifar-100-binary/train.bin": train_records.tobytes(),
-        "cifar-100-binary/test.bin": test_records.tobytes(),
-        "cifar-100-binary/coarse_label_names.txt": b"vehicles_1\nvehicles_2\n",
-        "cifar-100-binary/fine_label_names.txt": "\n".join(names).encode() + b"\n",
-    })
+    _write_tar_gz(
+        tmp_path / "cifar-100-binary.tar.gz",
+        {
+            "cifar-100-binary/train.bin": train_records.tobytes(),
+            "cifar-100-binary/test.bin": test_records.tobytes(),
+            "cifar-100-binary/coarse_label_names.txt": b"vehicles_1\nvehicles_2\n",
+            "cifar-100-binary/fine_label_names.txt": "\n".join(names).encode() + b"\n",
+        },
+    )
     splits = load_dataset("cifar100", manual_dir=str(tmp_path))
     _assert_decoded(*splits.train, train_records, 1)
     _assert_decoded(*splits.test, test_records, 1)
@@ -137,11 +140,14 @@ def test_truncated_mat_says_corrupt(tmp_path):
         load_dataset("svhn_cropped", manual_dir=str(tmp_path))
 
 
-@pytest.mark.parametrize("name, filename", [
-    ("cifar10", "cifar-10-binary.tar.gz"),
-    ("cifar100", "cifar-100-binary.tar.gz"),
-    ("svhn_cropped", "train_32x32.mat"),
-])
+@pytest.mark.parametrize(
+    "name, filename",
+    [
+        ("cifar10", "cifar-10-binary.tar.gz"),
+        ("cifar100", "cifar-100-binary.tar.gz"),
+        ("svhn_cropped", "train_32x32.mat"),
+    ],
+)
 def test_missing_file_names_file_and_folder(tmp_path, name, filename):
     with pytest.raises(DatasetNotFoundError) as error:
         load_dataset(name, manual_dir=str(tmp_path))

@@ -21,7 +21,7 @@ def _windows(image, padding):
     height, width, _ = image.shape
     padded = np.pad(image, [(padding, padding), (padding, padding), (0, 0)], mode="reflect")
     return {
-        padded[top:top + height, left:left + width].tobytes()
+        padded[top : top + height, left : left + width].tobytes()
         for top in range(2 * padding + 1)
         for left in range(2 * padding + 1)
     }
@@ -85,8 +85,14 @@ def test_augmentation_is_reproducible_by_seed(augment):
 
 
 def _augmented(images, augment, seed=0):
-    dataset = make_dataset(images, np.arange(len(images)), batch_size=len(images), training=True,
-                           augment=augment, seed=seed)
+    dataset = make_dataset(
+        images,
+        np.arange(len(images)),
+        batch_size=len(images),
+        training=True,
+        augment=augment,
+        seed=seed,
+    )
     batch_images, batch_labels = _batches(dataset)[0]
     return np.rint(batch_images * 255).astype(np.uint8), batch_labels
 
@@ -143,8 +149,15 @@ def test_each_epoch_is_keyed_by_seed_and_epoch_so_a_resumed_run_replays_it():
     labels = np.arange(40) % 10
 
     def epochs(counter, count):
-        dataset = make_dataset(images, labels, batch_size=8, training=True,
-                               augment="crop", seed=3, epoch_counter=counter)
+        dataset = make_dataset(
+            images,
+            labels,
+            batch_size=8,
+            training=True,
+            augment="crop",
+            seed=3,
+            epoch_counter=counter,
+        )
         return [np.concatenate([x.numpy() for x, _ in dataset]) for _ in range(count)]
 
     straight = epochs(tf.Variable(-1, dtype=tf.int64), 3)

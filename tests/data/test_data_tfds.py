@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from keras_dpnp.data import DatasetNotFoundError, load_dataset
-from keras_dpnp.data import tfds_source
+from keras_dpnp.data import DatasetNotFoundError, load_dataset, tfds_source
 
 
 @pytest.fixture
@@ -26,10 +25,13 @@ def host_unreachable(monkeypatch):
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", refuse)
 
 
-@pytest.mark.parametrize("name, num_classes, augment", [
-    ("cifar10", 10, "crop_flip"),
-    ("svhn_cropped", 10, "crop"),
-])
+@pytest.mark.parametrize(
+    "name, num_classes, augment",
+    [
+        ("cifar10", 10, "crop_flip"),
+        ("svhn_cropped", 10, "crop"),
+    ],
+)
 def test_mocked_tfds_dataset_loads_as_arrays(tmp_path, host_reachable, name, num_classes, augment):
     with tfds.testing.mock_data(num_examples=24):
         splits = load_dataset(name, data_dir=str(tmp_path), validation_fraction=0.25, seed=1)
@@ -61,8 +63,12 @@ def test_offline_missing_data_fails_fast_with_instructions(tmp_path, host_unreac
     assert time.monotonic() - started < 5
     message = str(error.value)
     for expected in (
-        "--data_dir", "--manual_dir", "cifar10/3.0.2/", str(tmp_path),
-        "cifar-10-binary.tar.gz", "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
+        "--data_dir",
+        "--manual_dir",
+        "cifar10/3.0.2/",
+        str(tmp_path),
+        "cifar-10-binary.tar.gz",
+        "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
     ):
         assert expected in message
 

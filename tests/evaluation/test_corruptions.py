@@ -8,19 +8,18 @@ import tensorflow_datasets as tfds
 from PIL import Image
 from scipy import ndimage
 
+from conftest import tiny_backbone
 from keras_dpnp.data import DatasetNotFoundError, cifar10_corrupted
 from keras_dpnp.data.cifar10_corrupted import CORRUPTIONS
 from keras_dpnp.evaluation import corruptions
-from keras_dpnp.evaluation.corruptions import generated as corruptions_generated
 from keras_dpnp.evaluation.corruptions import CorruptionSettings, corruption_accuracy
+from keras_dpnp.evaluation.corruptions import generated as corruptions_generated
 from keras_dpnp.evaluation.corruptions.blur import defocus_kernel, zoom_factors
 from keras_dpnp.evaluation.corruptions.generated import cached_corruption, corrupt
 from keras_dpnp.model import AdvDPNP
-from conftest import tiny_backbone
 
 # Corruptions without randomness: the seed cannot change them.
-SEED_FREE = {"defocus_blur", "zoom_blur", "brightness", "contrast", "pixelate",
-             "jpeg_compression"}
+SEED_FREE = {"defocus_blur", "zoom_blur", "brightness", "contrast", "pixelate", "jpeg_compression"}
 
 
 def _smooth_images(count, shape, seed=1):
@@ -40,8 +39,13 @@ DIGIT_LIKE = _smooth_images(4, (8, 8, 1))
 def distances():
     """Mean absolute change (pixel scale [0, 1]) of the CIFAR-like images per severity."""
     clean = CIFAR_LIKE.astype(np.float64)
-    return {name: [float(np.abs(corrupt(CIFAR_LIKE, name, s).astype(np.float64) - clean).mean())
-                   / 255 for s in range(1, 6)] for name in CORRUPTIONS}
+    return {
+        name: [
+            float(np.abs(corrupt(CIFAR_LIKE, name, s).astype(np.float64) - clean).mean()) / 255
+            for s in range(1, 6)
+        ]
+        for name in CORRUPTIONS
+    }
 
 
 @pytest.mark.parametrize("name", CORRUPTIONS)
@@ -60,8 +64,18 @@ def test_each_corruption_keeps_shape_dtype_range_and_is_seeded(name):
     assert two_channels.shape == (2, 16, 12, 2)
 
 
-MONOTONE = ("gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "zoom_blur", "fog",
-            "brightness", "contrast", "pixelate", "jpeg_compression")
+MONOTONE = (
+    "gaussian_noise",
+    "shot_noise",
+    "impulse_noise",
+    "defocus_blur",
+    "zoom_blur",
+    "fog",
+    "brightness",
+    "contrast",
+    "pixelate",
+    "jpeg_compression",
+)
 
 
 def test_the_change_grows_with_severity(distances):
@@ -96,8 +110,9 @@ def test_snow_and_frost_hide_more_of_the_image_with_severity(distances):
     # mean change can fall; snow's severity 3 has larger but fewer flakes than severity 2.
     # What grows in both is how much of the image's pattern is lost: 1 − correlation.
     for name in ("snow", "frost"):
-        lost = [_one_minus_correlation(corrupt(CIFAR_LIKE, name, s), CIFAR_LIKE)
-                for s in range(1, 6)]
+        lost = [
+            _one_minus_correlation(corrupt(CIFAR_LIKE, name, s), CIFAR_LIKE) for s in range(1, 6)
+        ]
         assert np.all(np.diff(lost) > 0), (name, lost)
     d1, d2, d3, d4, d5 = distances["snow"]
     assert d1 < min(d2, d3) and max(d2, d3) < d4 < d5
@@ -112,8 +127,9 @@ def test_elastic_trades_affine_jitter_for_local_displacement():
     ramp = np.stack([rows, cols, np.zeros_like(rows)], axis=-1) / (size - 1)
     ramps = np.repeat(ramp[None], 16, axis=0)
     inner = slice(8, size - 8)  # away from the reflected border
-    design = np.stack([rows[inner, inner].ravel(), cols[inner, inner].ravel(),
-                       np.ones((size - 16) ** 2)], axis=1)
+    design = np.stack(
+        [rows[inner, inner].ravel(), cols[inner, inner].ravel(), np.ones((size - 16) ** 2)], axis=1
+    )
     affine, elastic = [], []
     for severity in range(1, 6):
         moved = corrupt(ramps, "elastic_transform", severity) * (size - 1)
@@ -160,8 +176,7 @@ def test_bad_input_is_refused_with_the_fix():
         CorruptionSettings(corruptions=("fog", "rain"))
     with pytest.raises(ValueError, match="severities must be a non-empty selection"):
         CorruptionSettings(severities=(0, 1))
-    with pytest.raises(ValueError, match="come from digits: use the corruption source "
-                                         "'generated'"):
+    with pytest.raises(ValueError, match="come from digits: use the corruption source 'generated'"):
         CorruptionSettings(source="tfds", dataset="digits")
 
 
@@ -183,9 +198,11 @@ def test_the_cache_returns_the_stored_arrays(tmp_path, monkeypatch):
 
 def test_summary_means():
     summary = corruptions.summarise({"fog": [1.0, 0.5], "snow": [0.5, 0.0]})
-    assert summary == {"mean_per_severity": [0.75, 0.25],
-                       "mean_per_corruption": {"fog": 0.75, "snow": 0.25},
-                       "mean_corruption_accuracy": 0.5}
+    assert summary == {
+        "mean_per_severity": [0.75, 0.25],
+        "mean_per_corruption": {"fog": 0.75, "snow": 0.25},
+        "mean_corruption_accuracy": 0.5,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -195,13 +212,17 @@ def cifar_model():
 
 def test_generated_accuracy_on_a_subset(cifar_model, tmp_path):
     labels = np.arange(len(CIFAR_LIKE)) % 10
-    settings = CorruptionSettings(source="auto", dataset="svhn_cropped",
-                                  cache_dir=str(tmp_path), corruptions=("fog", "contrast"),
-                                  severities=(5, 1))
-    entry = corruption_accuracy(cifar_model, CIFAR_LIKE, labels, settings=settings,
-                                num_points=10)
+    settings = CorruptionSettings(
+        source="auto",
+        dataset="svhn_cropped",
+        cache_dir=str(tmp_path),
+        corruptions=("fog", "contrast"),
+        severities=(5, 1),
+    )
+    entry = corruption_accuracy(cifar_model, CIFAR_LIKE, labels, settings=settings, num_points=10)
     assert entry["source"] == "generated" and entry["label"].startswith(
-        "generated from the svhn_cropped test points with CIFAR-10-C's severity parameters")
+        "generated from the svhn_cropped test points with CIFAR-10-C's severity parameters"
+    )
     assert entry["severities"] == [1, 5] and list(entry["accuracy"]) == ["fog", "contrast"]
     assert entry["points"] == 10 and len(entry["subset"]) == 10
     table = np.array(list(entry["accuracy"].values()))
@@ -211,15 +232,20 @@ def test_generated_accuracy_on_a_subset(cifar_model, tmp_path):
 
 def test_official_cifar10c_from_prepared_tfds_data(cifar_model, tmp_path, monkeypatch):
     monkeypatch.setattr(tfds.core.DatasetBuilder, "is_prepared", lambda self: True)
-    settings = CorruptionSettings(source="auto", dataset="cifar10", data_dir=str(tmp_path),
-                                  corruptions=("glass_blur", "elastic_transform"),
-                                  severities=(2,))
+    settings = CorruptionSettings(
+        source="auto",
+        dataset="cifar10",
+        data_dir=str(tmp_path),
+        corruptions=("glass_blur", "elastic_transform"),
+        severities=(2,),
+    )
     with tfds.testing.mock_data(num_examples=12):
         entry = corruption_accuracy(cifar_model, settings=settings, num_points=5)
     assert entry["source"] == "tfds" and entry["label"].startswith("official CIFAR-10-C")
     assert entry["points"] == 5 and entry["clean_accuracy"] is None
     assert cifar10_corrupted.tfds_config("glass_blur", 2) == (
-        "cifar10_corrupted/frosted_glass_blur_2")
+        "cifar10_corrupted/frosted_glass_blur_2"
+    )
     assert 0.0 <= entry["mean_corruption_accuracy"] <= 1.0
 
 
@@ -229,10 +255,12 @@ def test_missing_official_data_says_how_to_get_it(tmp_path):
     with pytest.raises(DatasetNotFoundError) as error:
         CorruptionSettings(source="tfds", data_dir=str(tmp_path)).resolved()
     message = str(error.value)
-    for expected in (f"CIFAR-10-C is not prepared in {tmp_path}",
-                     "cifar10_corrupted/gaussian_noise_1",
-                     "tfds build cifar10_corrupted --data_dir=<folder>",
-                     "--corruption_source=generated"):
+    for expected in (
+        f"CIFAR-10-C is not prepared in {tmp_path}",
+        "cifar10_corrupted/gaussian_noise_1",
+        "tfds build cifar10_corrupted --data_dir=<folder>",
+        "--corruption_source=generated",
+    ):
         assert expected in message
 
 

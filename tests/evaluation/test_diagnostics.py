@@ -12,7 +12,7 @@ def _sweep(*pairs):
 def test_noise_tolerance_shrinks_with_points_down_to_one_percent():
     assert diagnostics.noise_tolerance(100) == pytest.approx(0.1)
     assert diagnostics.noise_tolerance(400) == pytest.approx(0.05)
-    assert diagnostics.noise_tolerance(10 ** 6) == pytest.approx(0.01)
+    assert diagnostics.noise_tolerance(10**6) == pytest.approx(0.01)
 
 
 def test_epsilon_sweep_check():
@@ -65,13 +65,23 @@ def test_gradient_statistics_of_honest_quantised_and_saturated_functions():
 def test_masking_checks_read_a_results_dict_and_summarise_failures():
     results = {
         "points": 400,
-        "attacks": [{"name": "clean", "accuracy": 0.9}, {"name": "fgsm", "accuracy": 0.2},
-                    {"name": "pgd", "accuracy": 0.4}],
-        "epsilon_sweep": {"points": _sweep((0, 0.9), (0.2, 0.4), (0.5, 0.0)),
-                          "large_epsilon": 0.5, "large_epsilon_accuracy": 0.0},
+        "attacks": [
+            {"name": "clean", "accuracy": 0.9},
+            {"name": "fgsm", "accuracy": 0.2},
+            {"name": "pgd", "accuracy": 0.4},
+        ],
+        "epsilon_sweep": {
+            "points": _sweep((0, 0.9), (0.2, 0.4), (0.5, 0.0)),
+            "large_epsilon": 0.5,
+            "large_epsilon_accuracy": 0.0,
+        },
         "pgd_strength": {"PGD-100": 0.39, "PGD-20 × 5": 0.38},
-        "gradients": {"zero_gradient_fraction": 0.0, "mean_max_logit": 5.0,
-                      "mean_logit_gap": 3.0, "saturated_fraction": 0.0},
+        "gradients": {
+            "zero_gradient_fraction": 0.0,
+            "mean_max_logit": 5.0,
+            "mean_logit_gap": 3.0,
+            "saturated_fraction": 0.0,
+        },
     }
     checks = diagnostics.masking_checks(results)
     verdicts = {check.name: check.passed for check in checks}
@@ -86,4 +96,5 @@ def test_masking_checks_read_a_results_dict_and_summarise_failures():
     summary = diagnostics.summarise(checks)
     assert summary["passed"] is False
     assert summary["warnings"] == [
-        "possible gradient masking: FGSM 20.0 % below PGD 40.0 % (check: FGSM ≥ PGD)"]
+        "possible gradient masking: FGSM 20.0 % below PGD 40.0 % (check: FGSM ≥ PGD)"
+    ]

@@ -17,25 +17,41 @@ from keras_dpnp.training.run_dir import ModelLoadError, check_fits_data, find_mo
 def run_dir(tmp_path_factory):
     """A one-epoch Adv-DPNP run on digits with a quarter-width CNN."""
     folder = str(tmp_path_factory.mktemp("run"))
-    train(TrainConfig(dataset="digits", method="adv_dpnp", width=0.25, epochs=1, epsilon=0.2,
-                      attack_step_size=0.05, batch_size=64, learning_rate=0.05,
-                      model_dir=folder), verbose=0)
+    train(
+        TrainConfig(
+            dataset="digits",
+            method="adv_dpnp",
+            width=0.25,
+            epochs=1,
+            epsilon=0.2,
+            attack_step_size=0.05,
+            batch_size=64,
+            learning_rate=0.05,
+            model_dir=folder,
+        ),
+        verbose=0,
+    )
     return folder
 
 
 @pytest.fixture(scope="module")
 def three_class_model(tmp_path_factory):
-    backbone = build_backbone("small_cnn", (8, 8, 1), mean=(0.5,), std=(0.25,), feature_dim=8,
-                              width=0.25)
+    backbone = build_backbone(
+        "small_cnn", (8, 8, 1), mean=(0.5,), std=(0.25,), feature_dim=8, width=0.25
+    )
     path = str(tmp_path_factory.mktemp("bare") / "three.keras")
     AdvDPNP(backbone, 3, method="standard").save(path)
     return path
 
 
 def _evaluate(*flags):
-    return subprocess.run([sys.executable, "-m", "keras_dpnp.evaluate", *flags],
-                          capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    return subprocess.run(
+        [sys.executable, "-m", "keras_dpnp.evaluate", *flags],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
 
 
 def test_quick_suite_on_a_run_directory_writes_the_report(run_dir, tmp_path):
@@ -62,14 +78,17 @@ def test_cli_errors_are_one_line(three_class_model, tmp_path):
     missing = tmp_path / "nothing.keras"
     assert _last_error_line(_evaluate(f"--model={missing}")).endswith(
         f"error: model not found: {missing}; give a run directory (holding best.keras or "
-        f"last.keras) or a .keras file")
+        f"last.keras) or a .keras file"
+    )
     mismatch = _evaluate(f"--model={three_class_model}", "--dataset=digits")
     assert _last_error_line(mismatch).endswith(
         "error: the model predicts 3 classes but digits has 10: pass the --dataset it was "
-        "trained on")
+        "trained on"
+    )
     assert _last_error_line(_evaluate(f"--model={three_class_model}")).endswith(
         f"error: {three_class_model} is a bare .keras file: pass --dataset (the data set it "
-        f"was trained on)")
+        f"was trained on)"
+    )
 
 
 def test_a_trained_run_directory_is_found_and_fits_its_data(run_dir, three_class_model):
@@ -88,18 +107,26 @@ def test_official_corruptions_of_another_data_set_are_a_one_line_error(run_dir):
     official = _evaluate(f"--model={run_dir}", "--suite=full", "--corruption_source=tfds")
     assert _last_error_line(official).endswith(
         "error: CIFAR-10-C corrupts the CIFAR-10 test set, but the test points come from "
-        "digits: use the corruption source 'generated'")
+        "digits: use the corruption source 'generated'"
+    )
 
 
 @pytest.mark.slow
 def test_full_suite_from_the_command_line(run_dir, tmp_path):
     out, cache = str(tmp_path / "report"), str(tmp_path / "cache")
-    done = _evaluate(f"--model={run_dir}", "--suite=full", "--num_points=8", f"--out={out}",
-                     "--corruptions=fog,contrast", "--severities=1,5",
-                     f"--corruption_cache={cache}")
+    done = _evaluate(
+        f"--model={run_dir}",
+        "--suite=full",
+        "--num_points=8",
+        f"--out={out}",
+        "--corruptions=fog,contrast",
+        "--severities=1,5",
+        f"--corruption_cache={cache}",
+    )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert ("### Common corruptions (generated): generated from the digits test points"
-            in done.stdout)
+    assert (
+        "### Common corruptions (generated): generated from the digits test points" in done.stdout
+    )
     with open(os.path.join(out, "robustness.json"), encoding="utf-8") as f:
         results = json.load(f)
     assert list(results["corruptions"]["accuracy"]) == ["fog", "contrast"]

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from matplotlib import image as mpimg
 
+from conftest import tiny_backbone
 from keras_dpnp.data import load_dataset
 from keras_dpnp.evaluation import report, robustness
 from keras_dpnp.evaluation.corruptions import CorruptionSettings
 from keras_dpnp.model import AdvDPNP
-from conftest import tiny_backbone
 
 
 def _points(shape):
@@ -23,26 +23,41 @@ def _points(shape):
 
 
 def _full_suite(shape, method, tmp_path, **settings):
-    model = AdvDPNP(tiny_backbone(8, shape), 10, method=method,
-                    attack={"epsilon": 0.1, "step_size": 0.05, "steps": 2})
+    model = AdvDPNP(
+        tiny_backbone(8, shape),
+        10,
+        method=method,
+        attack={"epsilon": 0.1, "step_size": 0.05, "steps": 2},
+    )
     images, labels = _points(shape)
     results = robustness.evaluate_robustness(
-        model, images, labels, epsilon=8 / 255, suite="full", progress=False,
-        corruption_settings=CorruptionSettings(cache_dir=str(tmp_path / "cache"), **settings))
+        model,
+        images,
+        labels,
+        epsilon=8 / 255,
+        suite="full",
+        progress=False,
+        corruption_settings=CorruptionSettings(cache_dir=str(tmp_path / "cache"), **settings),
+    )
     markdown, paths = report.write_report(results, str(tmp_path / "report"))
     return results, markdown, paths
 
 
-@pytest.mark.parametrize("shape, method", [((32, 32, 3), "adv_dpnp"), ((8, 8, 1), "standard")],
-                         ids=["cifar_shaped", "digits"])
+@pytest.mark.parametrize(
+    "shape, method",
+    [((32, 32, 3), "adv_dpnp"), ((8, 8, 1), "standard")],
+    ids=["cifar_shaped", "digits"],
+)
 def test_full_suite_reports_corruptions_and_geometry(shape, method, tmp_path):
-    results, markdown, paths = _full_suite(shape, method, tmp_path, dataset="svhn_cropped",
-                                           severities=(1, 3, 5))
+    results, markdown, paths = _full_suite(
+        shape, method, tmp_path, dataset="svhn_cropped", severities=(1, 3, 5)
+    )
     entry = results["corruptions"]
     assert entry["source"] == "generated" and "generated from the svhn_cropped" in entry["label"]
     assert len(entry["accuracy"]) == 15 and entry["severities"] == [1, 3, 5]
     assert entry["points"] == 10 and entry["clean_accuracy"] == pytest.approx(
-        results["attacks"][0]["accuracy"])
+        results["attacks"][0]["accuracy"]
+    )
     assert "corruptions" not in results["worst_case"]["attacks"]
     geometry = results["geometry"]
     assert geometry["anchors"] == ("prototypes" if method == "adv_dpnp" else "class means")
@@ -66,12 +81,22 @@ def test_quick_and_standard_suites_leave_them_out():
 def test_a_model_without_backbone_skips_geometry():
     backbone_only = tiny_backbone(8, (8, 8, 1))  # a plain Keras model: no `backbone` in it
     images, labels = _points((8, 8, 1))
-    ev = robustness.Evaluation(model=backbone_only, images=images / np.float32(255),
-                               labels=labels, epsilon=0.1, norm="linf", step_size=0.0125,
-                               restarts=1, seed=0, batch_size=8, progress=False,
-                               spec=robustness.SUITES["full"])
+    ev = robustness.Evaluation(
+        model=backbone_only,
+        images=images / np.float32(255),
+        labels=labels,
+        epsilon=0.1,
+        norm="linf",
+        step_size=0.0125,
+        restarts=1,
+        seed=0,
+        batch_size=8,
+        progress=False,
+        spec=robustness.SUITES["full"],
+    )
     robustness.geometry_part(ev)
     assert ev.results["geometry"]["skipped"].endswith("has no `backbone` giving features")
-    markdown = report.format_markdown({"suite": "full", "norm": "linf", "epsilon": 0.1,
-                                       "points": 10, "attacks": [], **ev.results})
+    markdown = report.format_markdown(
+        {"suite": "full", "norm": "linf", "epsilon": 0.1, "points": 10, "attacks": [], **ev.results}
+    )
     assert "### Feature geometry: skipped (Functional has no `backbone`" in markdown

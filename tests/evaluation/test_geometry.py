@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pytest
 
+from conftest import tiny_backbone, tiny_model
 from keras_dpnp.evaluation import geometry
 from keras_dpnp.heads import prototype_init_values
 from keras_dpnp.model import AdvDPNP
-from conftest import tiny_backbone, tiny_model
 
 
 def _on_a_simplex(num_classes=4, dim=6, radius=3.0, per_class=3):
@@ -22,8 +22,13 @@ def test_features_exactly_on_their_simplex_prototypes():
     result = geometry.geometry_metrics(features, labels, prototypes)
     simplex = math.degrees(math.acos(-1 / 3))  # 109.47°
     assert result["separation"] == pytest.approx(
-        {"between": "prototypes", "min_angle": simplex, "mean_angle": simplex,
-         "simplex_angle": simplex})
+        {
+            "between": "prototypes",
+            "min_angle": simplex,
+            "mean_angle": simplex,
+            "simplex_angle": simplex,
+        }
+    )
     clean = result["clean"]
     assert clean["to_prototype"]["distance"] == pytest.approx(0, abs=1e-9)
     assert clean["to_prototype"]["cosine"] == pytest.approx(1)
@@ -54,17 +59,18 @@ def test_a_hand_computed_two_class_example():
     # Each point: 2 from its partner, (4 + √20) / 2 on average from the other class.
     b = (4 + math.sqrt(20)) / 2
     assert clean["silhouette"] == pytest.approx((b - 2) / b)
-    assert clean["to_class_mean"] == pytest.approx({"distance": 1.0,
-                                                    "cosine": 2 / math.sqrt(5)})
+    assert clean["to_class_mean"] == pytest.approx({"distance": 1.0, "cosine": 2 / math.sqrt(5)})
     assert result["separation"]["min_angle"] == pytest.approx(180.0)
     # Attacked points are measured against the clean means: √(0.5² + 1²) away.
     assert attacked["to_class_mean"]["distance"] == pytest.approx(math.sqrt(1.25))
     assert attacked["fisher_ratio"] == pytest.approx(16 / 4)  # a shift moves no scatter
-    cosines = [(3 + 1) / (math.sqrt(5) * math.sqrt(3.25)), (5 + 1) / (math.sqrt(5) *
-                                                                      math.sqrt(7.25))]
-    assert result["shift"] == pytest.approx({"mean_distance": 0.5,
-                                             "relative": 0.5 / math.sqrt(5),
-                                             "cosine": np.mean(cosines)})
+    cosines = [
+        (3 + 1) / (math.sqrt(5) * math.sqrt(3.25)),
+        (5 + 1) / (math.sqrt(5) * math.sqrt(7.25)),
+    ]
+    assert result["shift"] == pytest.approx(
+        {"mean_distance": 0.5, "relative": 0.5 / math.sqrt(5), "cosine": np.mean(cosines)}
+    )
 
 
 def test_bad_features_are_refused():
@@ -90,8 +96,7 @@ def digits_points():
 def test_model_geometry_with_prototypes_and_embedding(digits_points):
     images, labels = digits_points
     model = tiny_model("adv_dpnp")
-    result = geometry.feature_geometry(model, images, labels, epsilon=0.2,
-                                       embedding_points=20)
+    result = geometry.feature_geometry(model, images, labels, epsilon=0.2, embedding_points=20)
     prototypes = np.asarray(model.class_vectors())
     assert result["anchors"] == "prototypes" and result["classes"] == 10
     assert result["attack"] == "PGD-20 (CE, step 0.025) at linf ε = 0.2"
@@ -107,8 +112,9 @@ def test_model_geometry_with_prototypes_and_embedding(digits_points):
 def test_model_geometry_of_a_linear_head_and_errors(digits_points):
     images, labels = digits_points
     model = AdvDPNP(tiny_backbone(), 10, method="standard")
-    result = geometry.feature_geometry(model, images, labels, adversarial_images=images,
-                                       attack="none", embedding_points=0)
+    result = geometry.feature_geometry(
+        model, images, labels, adversarial_images=images, attack="none", embedding_points=0
+    )
     assert result["anchors"] == "class means" and "embedding" not in result
     assert result["shift"]["mean_distance"] == pytest.approx(0, abs=1e-6)
     with pytest.raises(ValueError, match="pass adversarial_images, or epsilon"):

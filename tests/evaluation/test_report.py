@@ -8,35 +8,74 @@ from keras_dpnp.evaluation import report
 
 
 def _results(fgsm_passes=True):
-    check = {"name": "FGSM ≥ PGD", "passed": fgsm_passes,
-             "numbers": {"fgsm": 0.6, "pgd": 0.5}, "detail": "" if fgsm_passes else "FGSM low"}
+    check = {
+        "name": "FGSM ≥ PGD",
+        "passed": fgsm_passes,
+        "numbers": {"fgsm": 0.6, "pgd": 0.5},
+        "detail": "" if fgsm_passes else "FGSM low",
+    }
     return {
-        "suite": "standard", "norm": "linf", "epsilon": 0.2, "step_size": 0.05, "points": 50,
-        "seed": 0, "subset": None,
+        "suite": "standard",
+        "norm": "linf",
+        "epsilon": 0.2,
+        "step_size": 0.05,
+        "points": 50,
+        "seed": 0,
+        "subset": None,
         "model": {"path": "runs/x/best.keras", "method": "adv_dpnp", "head": "prototype"},
         "dataset": {"name": "digits", "split": "test"},
         "attacks": [
             {"name": "clean", "label": "Clean", "accuracy": 0.96, "points": 50, "seconds": 0.1},
-            {"name": "pgd", "label": "PGD-20 (CE, step 0.05)", "accuracy": 0.7, "points": 50,
-             "seconds": 1.0},
-            {"name": "autoattack", "label": "AutoAttack (standard)", "accuracy": 0.66,
-             "points": 50, "seconds": 9.0},
+            {
+                "name": "pgd",
+                "label": "PGD-20 (CE, step 0.05)",
+                "accuracy": 0.7,
+                "points": 50,
+                "seconds": 1.0,
+            },
+            {
+                "name": "autoattack",
+                "label": "AutoAttack (standard)",
+                "accuracy": 0.66,
+                "points": 50,
+                "seconds": 9.0,
+            },
         ],
         "worst_case": {"accuracy": 0.64, "attacks": ["pgd", "autoattack"]},
-        "autoattack": {"version": "standard", "clean_accuracy": 0.96, "robust_accuracy": 0.66,
-                       "stages": [["apgd-ce", 0.7], ["apgd-t", 0.68], ["fab-t", 0.68],
-                                  ["square", 0.66]], "seconds": 9.0},
-        "cw_l2": {"points": 50, "clean_correct": 48, "success_rate": 1.0, "median_l2": 0.9,
-                  "mean_l2": 1.0, "accuracy": 0.0, "seconds": 3.0},
+        "autoattack": {
+            "version": "standard",
+            "clean_accuracy": 0.96,
+            "robust_accuracy": 0.66,
+            "stages": [["apgd-ce", 0.7], ["apgd-t", 0.68], ["fab-t", 0.68], ["square", 0.66]],
+            "seconds": 9.0,
+        },
+        "cw_l2": {
+            "points": 50,
+            "clean_correct": 48,
+            "success_rate": 1.0,
+            "median_l2": 0.9,
+            "mean_l2": 1.0,
+            "accuracy": 0.0,
+            "seconds": 3.0,
+        },
         "square": {"points": 50, "accuracy": 0.8, "white_box_accuracy": 0.7, "seconds": 2.0},
-        "epsilon_sweep": {"attack": "PGD-20 (CE)", "large_epsilon": 0.5,
-                          "large_epsilon_accuracy": 0.0,
-                          "points": [{"epsilon": 0.0, "accuracy": 0.96},
-                                     {"epsilon": 0.2, "accuracy": 0.7},
-                                     {"epsilon": 0.5, "accuracy": 0.0}]},
-        "diagnostics": {"passed": fgsm_passes, "checks": [check],
-                        "warnings": [] if fgsm_passes else
-                        ["possible gradient masking: FGSM low (check: FGSM ≥ PGD)"]},
+        "epsilon_sweep": {
+            "attack": "PGD-20 (CE)",
+            "large_epsilon": 0.5,
+            "large_epsilon_accuracy": 0.0,
+            "points": [
+                {"epsilon": 0.0, "accuracy": 0.96},
+                {"epsilon": 0.2, "accuracy": 0.7},
+                {"epsilon": 0.5, "accuracy": 0.0},
+            ],
+        },
+        "diagnostics": {
+            "passed": fgsm_passes,
+            "checks": [check],
+            "warnings": []
+            if fgsm_passes
+            else ["possible gradient masking: FGSM low (check: FGSM ≥ PGD)"],
+        },
     }
 
 
@@ -50,7 +89,8 @@ def test_report_files_reload_and_the_plot_is_an_image(tmp_path):
     picture = mpimg.imread(paths["plot"])
     assert picture.ndim == 3 and picture.shape[0] > 100 and np.std(picture) > 0
     assert sorted(os.listdir(tmp_path / "out")) == sorted(
-        [report.JSON_NAME, report.MARKDOWN_NAME, report.PLOT_NAME])
+        [report.JSON_NAME, report.MARKDOWN_NAME, report.PLOT_NAME]
+    )
 
 
 def test_markdown_has_every_table_and_no_warning_when_all_checks_pass():
@@ -67,7 +107,8 @@ def test_markdown_has_every_table_and_no_warning_when_all_checks_pass():
 def test_a_failed_check_is_flagged_at_the_top():
     markdown = report.format_markdown(_results(fgsm_passes=False))
     assert markdown.splitlines()[0] == (
-        "WARNING: possible gradient masking: FGSM low (check: FGSM ≥ PGD)")
+        "WARNING: possible gradient masking: FGSM low (check: FGSM ≥ PGD)"
+    )
     assert "| FGSM ≥ PGD | **FAIL** |" in markdown
 
 

@@ -13,9 +13,20 @@ from keras_dpnp.training.loop import train
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     folder = str(tmp_path_factory.mktemp("run"))
-    train(TrainConfig(dataset="digits", method="pgd_at", width=0.25, epochs=1, epsilon=0.3,
-                      attack_step_size=0.1, attack_steps=2, batch_size=128, model_dir=folder),
-          verbose=0)
+    train(
+        TrainConfig(
+            dataset="digits",
+            method="pgd_at",
+            width=0.25,
+            epochs=1,
+            epsilon=0.3,
+            attack_step_size=0.1,
+            attack_steps=2,
+            batch_size=128,
+            model_dir=folder,
+        ),
+        verbose=0,
+    )
     return folder
 
 

@@ -28,9 +28,14 @@ ATTACK = {"epsilon": 0.1, "step_size": 0.025, "steps": 2}
 
 def tiny_model(backbone="small_cnn", head="prototype_dot", image_shape=(8, 8, 1)):
     channels = image_shape[-1]
-    features = build_backbone(backbone, image_shape, mean=(0.5,) * channels,
-                              std=(0.25,) * channels, feature_dim=8,
-                              **BACKBONE_OPTIONS[backbone])
+    features = build_backbone(
+        backbone,
+        image_shape,
+        mean=(0.5,) * channels,
+        std=(0.25,) * channels,
+        feature_dim=8,
+        **BACKBONE_OPTIONS[backbone],
+    )
     return AdvDPNP(features, 10, attack=ATTACK, **HEADS[head])
 
 
@@ -41,8 +46,9 @@ def fresh_inputs(model, count=5, seed=1):
     labels = np.argmax(np.asarray(model(clean)), axis=1)
     attack = PGDConfig(epsilon=0.1, step_size=0.025, steps=5)
     # Traced: eager ResNet filter gradients crash TF's oneDNN build for odd batch sizes.
-    adversarial = tf.function(lambda x, y: pgd(lambda images: model(images, training=False),
-                                               x, y, attack))(clean, labels)
+    adversarial = tf.function(
+        lambda x, y: pgd(lambda images: model(images, training=False), x, y, attack)
+    )(clean, labels)
     return {"clean": clean, "adversarial": np.asarray(adversarial)}
 
 
@@ -57,8 +63,9 @@ def reload_saved_model(export_dir, version=1):
 
 
 def reload_onnx(export_dir):
-    session = onnxruntime.InferenceSession(os.path.join(export_dir, "model.onnx"),
-                                           providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(
+        os.path.join(export_dir, "model.onnx"), providers=["CPUExecutionProvider"]
+    )
 
     def run(images):
         logits, probabilities = session.run(["logits", "probabilities"], {"images": images})

@@ -13,8 +13,14 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def run_cli(*args):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, "-m", "export", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "export", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +32,12 @@ def model_file(tmp_path_factory):
 
 def test_export_then_refuse_to_overwrite(model_file, tmp_path):
     out = str(tmp_path / "export")
-    result = run_cli(f"--model={model_file}", f"--out={out}", "--formats=onnx,keras",
-                     "--class_names=a,b,c,d,e,f,g,h,i,j")
+    result = run_cli(
+        f"--model={model_file}",
+        f"--out={out}",
+        "--formats=onnx,keras",
+        "--class_names=a,b,c,d,e,f,g,h,i,j",
+    )
     assert result.returncode == 0, result.stderr
     assert "| onnx | model.onnx |" in result.stdout and "| keras | model.keras |" in result.stdout
     assert "classes: a, b, c" in result.stdout
@@ -35,17 +45,25 @@ def test_export_then_refuse_to_overwrite(model_file, tmp_path):
 
     again = run_cli(f"--model={model_file}", f"--out={out}", "--formats=keras")
     assert again.returncode == 1
-    assert again.stderr.strip().splitlines()[-1].endswith(
-        f"error: {out} already exists and is not empty; pass --overwrite to replace it, or "
-        f"choose another --out; {out} was left unchanged")
+    assert (
+        again.stderr.strip()
+        .splitlines()[-1]
+        .endswith(
+            f"error: {out} already exists and is not empty; pass --overwrite to replace it, or "
+            f"choose another --out; {out} was left unchanged"
+        )
+    )
 
 
 def test_unknown_format_and_missing_flag(model_file, tmp_path):
-    result = run_cli(f"--model={model_file}", f"--out={tmp_path / 'export'}",
-                     "--formats=onnx,tflite")
+    result = run_cli(
+        f"--model={model_file}", f"--out={tmp_path / 'export'}", "--formats=onnx,tflite"
+    )
     assert result.returncode == 1
-    assert ("error: unknown export format 'tflite'; choose from saved_model, onnx, keras"
-            in result.stderr.strip().splitlines()[-1])
+    assert (
+        "error: unknown export format 'tflite'; choose from saved_model, onnx, keras"
+        in result.stderr.strip().splitlines()[-1]
+    )
     assert os.listdir(tmp_path) == []
 
     missing = run_cli(f"--model={model_file}")

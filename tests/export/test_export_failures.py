@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from keras_dpnp.exporting import FORMATS, ExportError, VerificationError, export_model
 from export_helpers import tiny_model
+from keras_dpnp.exporting import FORMATS, ExportError, VerificationError, export_model
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +21,7 @@ def _broken_load(artefact_format, change):
     def load(path):
         run = artefact_format.load(path)
         return lambda images: change(run(images))
+
     return dataclasses.replace(artefact_format, load=load)
 
 
@@ -36,8 +37,11 @@ def _leftovers(folder):
 def test_perturbed_artefact_fails_and_leaves_nothing(tmp_path, monkeypatch, name):
     monkeypatch.setitem(FORMATS, name, _broken_load(FORMATS[name], _perturbed(1e-2)))
     out = tmp_path / "export"
-    with pytest.raises(VerificationError, match=rf"{name}: logits differ from the Keras model "
-                                                r"by 0\.01 on clean probes"):
+    with pytest.raises(
+        VerificationError,
+        match=rf"{name}: logits differ from the Keras model "
+        r"by 0\.01 on clean probes",
+    ):
         export_model(tiny_model(), str(out))
     assert os.listdir(tmp_path) == []
 
@@ -65,9 +69,13 @@ def test_fixed_batch_artefact_fails(tmp_path, monkeypatch):
         if len(outputs["logits"]) == 1:
             raise ValueError("Got invalid dimensions for input: images, index 0 Got: 1")
         return outputs
+
     monkeypatch.setitem(FORMATS, "onnx", _broken_load(FORMATS["onnx"], only_full_batches))
-    with pytest.raises(VerificationError, match=r"onnx: the reloaded artefact failed to run on 1 "
-                                                r"image\(s\): ValueError: Got invalid dimensions"):
+    with pytest.raises(
+        VerificationError,
+        match=r"onnx: the reloaded artefact failed to run on 1 "
+        r"image\(s\): ValueError: Got invalid dimensions",
+    ):
         export_model(tiny_model(), str(tmp_path / "export"), "onnx")
     assert os.listdir(tmp_path) == []
 
@@ -76,6 +84,7 @@ def test_writer_failure_leaves_nothing(tmp_path, monkeypatch):
     def failing_write(model, export_dir, options):
         open(os.path.join(export_dir, "model.onnx"), "w").close()
         raise RuntimeError("converter crashed")
+
     monkeypatch.setitem(FORMATS, "onnx", dataclasses.replace(FORMATS["onnx"], write=failing_write))
     with pytest.raises(ExportError, match="onnx: writing failed: RuntimeError: converter crashed"):
         export_model(tiny_model(), str(tmp_path / "export"), "keras,onnx")
@@ -101,10 +110,13 @@ def test_accepts_an_empty_out_dir(tmp_path):
     assert sorted(os.listdir(out)) == ["metadata.json", "model.keras"]
 
 
-@pytest.mark.parametrize("formats,message", [
-    ("onnx,tflite", r"unknown export format 'tflite'; choose from saved_model, onnx, keras"),
-    ("", r"no export format given; choose from saved_model, onnx, keras"),
-])
+@pytest.mark.parametrize(
+    "formats,message",
+    [
+        ("onnx,tflite", r"unknown export format 'tflite'; choose from saved_model, onnx, keras"),
+        ("", r"no export format given; choose from saved_model, onnx, keras"),
+    ],
+)
 def test_bad_format_names(tmp_path, formats, message):
     with pytest.raises(ExportError, match=message):
         export_model(tiny_model(), str(tmp_path / "export"), formats)

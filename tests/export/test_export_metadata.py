@@ -5,12 +5,19 @@ import os
 
 import pytest
 
+from export_helpers import tiny_model
 from keras_dpnp.config import TrainConfig
 from keras_dpnp.exporting import ExportError, export_model
-from export_helpers import tiny_model
 
-RESULTS = {"dataset": "digits", "test_examples": 450, "attack": "PGD-20 (CE)", "epsilon": 0.2,
-           "clean_accuracy": 0.97, "pgd_accuracy": 0.67, "train_seconds": 42.0}
+RESULTS = {
+    "dataset": "digits",
+    "test_examples": 450,
+    "attack": "PGD-20 (CE)",
+    "epsilon": 0.2,
+    "clean_accuracy": 0.97,
+    "pgd_accuracy": 0.67,
+    "train_seconds": 42.0,
+}
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +43,8 @@ def test_best_checkpoint_with_its_robustness_report(run_dir, tmp_path):
     assert robustness["report"]["model"]["path"].endswith("best.keras")
     assert "test" not in robustness
     assert robustness["notes"] == [
-        "results.json describes last.keras, not the exported best.keras; left out"]
+        "results.json describes last.keras, not the exported best.keras; left out"
+    ]
 
 
 def test_last_checkpoint_with_its_test_accuracy(run_dir, tmp_path):

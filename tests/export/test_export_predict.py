@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from export import predict
-from keras_dpnp.exporting import export_model, formats
 from export_helpers import tiny_model
+from keras_dpnp.exporting import export_model, formats
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
@@ -28,8 +28,9 @@ def exported(tmp_path_factory):
 
 
 def _run_main(capsys, onnx_path, *paths, json_output=True):
-    code = predict.main([f"--onnx={onnx_path}", *(["--json"] if json_output else []),
-                         *map(str, paths)])
+    code = predict.main(
+        [f"--onnx={onnx_path}", *(["--json"] if json_output else []), *map(str, paths)]
+    )
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -40,8 +41,9 @@ def test_classes_match_keras_for_float_uint8_and_png(exported, tmp_path, capsys)
     np.save(tmp_path / "batch.npy", images)
     np.save(tmp_path / "single.npy", images[0].astype(np.float32) / 255)
     Image.fromarray(images[1, :, :, 0]).save(tmp_path / "one.png")
-    code, out, err = _run_main(capsys, onnx_path, tmp_path / "batch.npy",
-                               tmp_path / "single.npy", tmp_path / "one.png")
+    code, out, err = _run_main(
+        capsys, onnx_path, tmp_path / "batch.npy", tmp_path / "single.npy", tmp_path / "one.png"
+    )
     assert code == 0, err
     rows = [json.loads(line) for line in out.splitlines()]
 
@@ -52,8 +54,9 @@ def test_classes_match_keras_for_float_uint8_and_png(exported, tmp_path, capsys)
     assert got == list(expected) + [expected[0], expected[1]]
     assert [row["class"] for row in rows] == [NAMES[index] for index in got]
     assert rows[0]["image"].endswith("batch.npy[0]") and rows[6]["image"].endswith("single.npy")
-    np.testing.assert_allclose([row["probability"] for row in rows[:6]],
-                               probabilities.max(axis=1), atol=1e-5)
+    np.testing.assert_allclose(
+        [row["probability"] for row in rows[:6]], probabilities.max(axis=1), atol=1e-5
+    )
 
 
 def test_table_output(exported, tmp_path, capsys):
@@ -73,16 +76,31 @@ def _npy_bytes(array):
 
 
 BAD_ARRAYS = {
-    "rank": (np.zeros((8, 8), np.float32), r"an array of rank 2 \[8, 8\]; give one image "
-                                           r"\[H, W, C\] or a batch \[N, H, W, C\]; add a channel"),
-    "channels": (np.zeros((2, 8, 8, 3), np.float32), r"images have 3 channel\(s\), the model "
-                                                     r"takes 1"),
-    "size": (np.zeros((2, 16, 16, 1), np.float32), r"images are 16×16, the model takes 8×8; "
-                                                   r"resize them first"),
-    "dtype": (np.zeros((2, 8, 8, 1), np.int64), r"dtype int64 is not supported; give float32 in "
-                                                r"\[0, 1\] or uint8 in \[0, 255\]"),
-    "range": (np.full((2, 8, 8, 1), 255.0, np.float32), r"values span \[255, 255\], the model "
-                                                        r"takes \[0, 1\]; divide 0\.\.255"),
+    "rank": (
+        np.zeros((8, 8), np.float32),
+        r"an array of rank 2 \[8, 8\]; give one image "
+        r"\[H, W, C\] or a batch \[N, H, W, C\]; add a channel",
+    ),
+    "channels": (
+        np.zeros((2, 8, 8, 3), np.float32),
+        r"images have 3 channel\(s\), the model "
+        r"takes 1",
+    ),
+    "size": (
+        np.zeros((2, 16, 16, 1), np.float32),
+        r"images are 16×16, the model takes 8×8; "
+        r"resize them first",
+    ),
+    "dtype": (
+        np.zeros((2, 8, 8, 1), np.int64),
+        r"dtype int64 is not supported; give float32 in "
+        r"\[0, 1\] or uint8 in \[0, 255\]",
+    ),
+    "range": (
+        np.full((2, 8, 8, 1), 255.0, np.float32),
+        r"values span \[255, 255\], the model "
+        r"takes \[0, 1\]; divide 0\.\.255",
+    ),
     "nan": (np.full((1, 8, 8, 1), np.nan, np.float32), r"contains NaN or infinite values"),
     "empty": (np.zeros((0, 8, 8, 1), np.float32), r"holds no images"),
 }
@@ -99,21 +117,41 @@ def test_bad_arrays_get_one_line_errors(exported, tmp_path, capsys, case):
     assert re.search(message, err), err
 
 
-@pytest.mark.parametrize("write,message", [
-    (lambda path: Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(path / "x.png"),
-     r"x\.png: the image is RGB \(3 channels\), the model takes grayscale"),
-    (lambda path: Image.fromarray(np.zeros((9, 8), np.uint8)).save(path / "x.png"),
-     r"x\.png: images are 9×8, the model takes 8×8"),
-    (lambda path: (path / "x.png").write_bytes(b"not a png"), r"x\.png: cannot read the image"),
-    (lambda path: (path / "x.txt").write_text("1 2 3"), r"x\.txt: unsupported file type \.txt"),
-    (lambda path: (path / "x.npy").write_bytes(b"garbage"), r"x\.npy: not a \.npy file"),
-    (lambda path: np.save(path / "x.npy", np.array([{"a": 1}]), allow_pickle=True),
-     r"x\.npy: holds Python objects, which are never unpickled"),
-    (lambda path: (path / "x.npy").write_bytes(_npy_bytes(np.zeros((4, 8, 8, 1)))[:-100]),
-     r"x\.npy: cannot read the array \(.*\); the file may be truncated"),
-    (lambda path: None, r"x\.npy: no such file"),
-], ids=["rgb_png", "png_size", "bad_png", "txt", "bad_npy", "pickled_npy", "truncated_npy",
-        "missing"])
+@pytest.mark.parametrize(
+    "write,message",
+    [
+        (
+            lambda path: Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(path / "x.png"),
+            r"x\.png: the image is RGB \(3 channels\), the model takes grayscale",
+        ),
+        (
+            lambda path: Image.fromarray(np.zeros((9, 8), np.uint8)).save(path / "x.png"),
+            r"x\.png: images are 9×8, the model takes 8×8",
+        ),
+        (lambda path: (path / "x.png").write_bytes(b"not a png"), r"x\.png: cannot read the image"),
+        (lambda path: (path / "x.txt").write_text("1 2 3"), r"x\.txt: unsupported file type \.txt"),
+        (lambda path: (path / "x.npy").write_bytes(b"garbage"), r"x\.npy: not a \.npy file"),
+        (
+            lambda path: np.save(path / "x.npy", np.array([{"a": 1}]), allow_pickle=True),
+            r"x\.npy: holds Python objects, which are never unpickled",
+        ),
+        (
+            lambda path: (path / "x.npy").write_bytes(_npy_bytes(np.zeros((4, 8, 8, 1)))[:-100]),
+            r"x\.npy: cannot read the array \(.*\); the file may be truncated",
+        ),
+        (lambda path: None, r"x\.npy: no such file"),
+    ],
+    ids=[
+        "rgb_png",
+        "png_size",
+        "bad_png",
+        "txt",
+        "bad_npy",
+        "pickled_npy",
+        "truncated_npy",
+        "missing",
+    ],
+)
 def test_bad_files_get_one_line_errors(exported, tmp_path, capsys, write, message):
     write(tmp_path)
     name = next(iter(os.listdir(tmp_path)), "x.npy")
@@ -147,9 +185,11 @@ def test_command_line_never_imports_tensorflow(exported, tmp_path):
         "    code = exit.code\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in\n"
         "               ('tensorflow', 'keras', 'tf2onnx', 'keras_dpnp', 'jax', 'torch'))\n"
-        "print(json.dumps({'code': code, 'heavy': heavy}))\n")
-    result = subprocess.run([sys.executable, "-c", child], cwd=REPO, capture_output=True,
-                            text=True, timeout=120)
+        "print(json.dumps({'code': code, 'heavy': heavy}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", child], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report == {"code": 0, "heavy": []}
     assert "x.npy[2]" in result.stdout

@@ -8,10 +8,17 @@ import numpy as np
 import onnx
 import pytest
 
+from export_helpers import (
+    BACKBONE_OPTIONS,
+    HEADS,
+    fresh_inputs,
+    reload_keras,
+    reload_onnx,
+    reload_saved_model,
+    tiny_model,
+)
 from keras_dpnp.exporting import export_model
 from keras_dpnp.exporting.serving import float32_copy
-from export_helpers import (BACKBONE_OPTIONS, HEADS, fresh_inputs, reload_keras, reload_onnx,
-                            reload_saved_model, tiny_model)
 
 # Each backbone and each head at least once by default; the rest of the grid is slow.
 FAST_CASES = [
@@ -24,7 +31,9 @@ FAST_CASES = [
 ]
 SLOW_CASES = [
     pytest.param(backbone, head, (16, 16, 3), marks=pytest.mark.slow)
-    for backbone in BACKBONE_OPTIONS if backbone != "small_cnn" for head in HEADS
+    for backbone in BACKBONE_OPTIONS
+    if backbone != "small_cnn"
+    for head in HEADS
     if (backbone, head, (16, 16, 3)) not in FAST_CASES
 ]
 TOLERANCE = 1e-4
@@ -37,19 +46,30 @@ def test_every_format_reloads_and_matches_keras(tmp_path, backbone, head, image_
     metadata = export_model(model, out)
 
     inputs = fresh_inputs(model)
-    reloads = {"saved_model": reload_saved_model(out), "onnx": reload_onnx(out),
-               "keras": reload_keras(out)}
+    reloads = {
+        "saved_model": reload_saved_model(out),
+        "onnx": reload_onnx(out),
+        "keras": reload_keras(out),
+    }
     for kind, images in inputs.items():
         expected = np.asarray(model(images, training=False))
         for name, run in reloads.items():
             for batch in (images, images[:1]):
                 got = run(batch)
-                np.testing.assert_allclose(got["logits"], expected[:len(batch)], rtol=0,
-                                           atol=TOLERANCE, err_msg=f"{name} {kind}")
+                np.testing.assert_allclose(
+                    got["logits"],
+                    expected[: len(batch)],
+                    rtol=0,
+                    atol=TOLERANCE,
+                    err_msg=f"{name} {kind}",
+                )
                 if "probabilities" in got:
-                    np.testing.assert_allclose(got["probabilities"],
-                                               keras.ops.softmax(expected[:len(batch)]),
-                                               rtol=0, atol=TOLERANCE)
+                    np.testing.assert_allclose(
+                        got["probabilities"],
+                        keras.ops.softmax(expected[: len(batch)]),
+                        rtol=0,
+                        atol=TOLERANCE,
+                    )
     for name in reloads:
         for kind in ("clean", "adversarial"):
             result = metadata["verification"]["results"][name][kind]
@@ -84,7 +104,9 @@ def test_layout_signature_and_metadata(tmp_path):
     signature = reload_saved_model(str(out))
     outputs = signature(np.zeros((3, 8, 8, 1), np.float32))
     assert {name: value.shape for name, value in outputs.items()} == {
-        "logits": (3, 10), "probabilities": (3, 10)}
+        "logits": (3, 10),
+        "probabilities": (3, 10),
+    }
 
 
 def test_saved_model_version_folder(tmp_path):
@@ -93,7 +115,8 @@ def test_saved_model_version_folder(tmp_path):
     assert metadata["artefacts"]["saved_model"]["path"] == os.path.join("saved_model", "3")
     assert sorted(os.listdir(out)) == ["metadata.json", "saved_model"]
     assert reload_saved_model(out, version=3)(np.ones((2, 8, 8, 1), np.float32))[
-        "logits"].shape == (2, 10)
+        "logits"
+    ].shape == (2, 10)
 
 
 def test_exported_keras_file_continues_fit(tmp_path):

@@ -1,19 +1,19 @@
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import keras
-
+from conftest import tiny_model
 from keras_dpnp.attacks.pgd import pgd
 from keras_dpnp.methods import prototype_losses
 from keras_dpnp.model import AdvDPNP
-from conftest import tiny_model
 
 
 def _prototype_gradients(model, x, y, x_adv):
     with tf.GradientTape(persistent=True) as tape:
-        batch = prototype_losses(model.training_batch(x, y, x_adv), model.loss_weights_config,
-                                 model.loss_form)
+        batch = prototype_losses(
+            model.training_batch(x, y, x_adv), model.loss_weights_config, model.loss_form
+        )
     return {name: tape.gradient(term, model.head.prototypes) for name, term in batch.terms.items()}
 
 
@@ -45,16 +45,17 @@ def test_features_only_alignment_leaves_the_prototypes_alone(batch):
 
 def test_step_with_zero_clean_weights_keeps_prototypes_bit_identical(batch):
     x, y = batch
-    weights = {"ce": 0.0, "align": 0.0, "repel": 0.0, "separation": 0.0, "beta": 6.0,
-               "adv_ce": 1.0}
+    weights = {"ce": 0.0, "align": 0.0, "repel": 0.0, "separation": 0.0, "beta": 6.0, "adv_ce": 1.0}
     model = tiny_model(loss_weights=weights)
     model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9, weight_decay=5e-4))
     prototypes = np.array(model.head.prototypes)
     backbone = [np.array(v) for v in model.backbone.trainable_variables]
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)
     np.testing.assert_array_equal(np.array(model.head.prototypes), prototypes)
-    moved = [not np.array_equal(a, np.array(b))
-             for a, b in zip(backbone, model.backbone.trainable_variables)]
+    moved = [
+        not np.array_equal(a, np.array(b))
+        for a, b in zip(backbone, model.backbone.trainable_variables)
+    ]
     assert all(moved)
 
 
@@ -72,14 +73,33 @@ def test_fit_logs_every_term_and_the_geometry(batch):
     model = tiny_model(eval_attack={"epsilon": 0.2, "step_size": 0.05, "steps": 2})
     model.compile(optimizer="sgd")
     history = model.fit(x, y, batch_size=8, epochs=1, validation_data=(x, y), verbose=0)
-    expected = {"loss", "ce", "align", "repel", "separation", "align_adv", "consistency",
-                "adv_ce", "accuracy", "adv_accuracy", "proto_max_cos", "proto_mean_cos",
-                "align_ratio", "feature_norm", "val_clean_accuracy", "val_pgd_accuracy"}
+    expected = {
+        "loss",
+        "ce",
+        "align",
+        "repel",
+        "separation",
+        "align_adv",
+        "consistency",
+        "adv_ce",
+        "accuracy",
+        "adv_accuracy",
+        "proto_max_cos",
+        "proto_mean_cos",
+        "align_ratio",
+        "feature_norm",
+        "val_clean_accuracy",
+        "val_pgd_accuracy",
+    }
     assert expected <= set(history.history)
     logged = history.history
-    total = (1.0 * logged["ce"][0] + 10 / 16 * (logged["align"][0] + logged["align_adv"][0])
-             + 0.1 * logged["repel"][0] + 0.1 * logged["separation"][0]
-             + 6.0 * logged["consistency"][0])
+    total = (
+        1.0 * logged["ce"][0]
+        + 10 / 16 * (logged["align"][0] + logged["align_adv"][0])
+        + 0.1 * logged["repel"][0]
+        + 0.1 * logged["separation"][0]
+        + 6.0 * logged["consistency"][0]
+    )
     assert logged["loss"][0] == pytest.approx(total, rel=1e-4)
 
 
@@ -88,8 +108,11 @@ def test_fit_in_user_code_with_a_tf_data_pipeline():
     centres = rng.random((10, 8, 8, 1)).astype("float32")
     labels = np.repeat(np.arange(10), 20)
     images = np.clip(centres[labels] + 0.05 * rng.normal(size=(200, 8, 8, 1)), 0, 1)
-    ds = (tf.data.Dataset.from_tensor_slices((images.astype("float32"), labels))
-          .shuffle(200, seed=0).batch(32))
+    ds = (
+        tf.data.Dataset.from_tensor_slices((images.astype("float32"), labels))
+        .shuffle(200, seed=0)
+        .batch(32)
+    )
     model = tiny_model("dpnp", feature_dim=16)
     model.compile(optimizer=keras.optimizers.Adam(0.01))
     model.fit(ds, epochs=15, verbose=0)
@@ -105,8 +128,9 @@ def test_keras_file_reloads_and_fit_continues(batch, tmp_path):
     path = str(tmp_path / "model.keras")
     model.save(path)
     reloaded = keras.saving.load_model(path)
-    np.testing.assert_allclose(reloaded.predict(x, verbose=0), model.predict(x, verbose=0),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        reloaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6
+    )
     assert reloaded.method_name == "adv_dpnp"
     assert reloaded.attack_config == model.attack_config
     assert reloaded.optimizer.iterations.numpy() == model.optimizer.iterations.numpy()
@@ -127,8 +151,15 @@ def test_unknown_method_lists_the_known_ones():
 def test_training_attack_on_folded_batchnorm_matches_the_model_call(batch):
     """The attack runs on the BatchNorm-folded pass: same examples as PGD on `model(x)`."""
     x, y = batch
-    model = tiny_model(attack={"epsilon": 0.2, "step_size": 0.05, "steps": 3,
-                               "objective": "ce", "random_start": False})
+    model = tiny_model(
+        attack={
+            "epsilon": 0.2,
+            "step_size": 0.05,
+            "steps": 3,
+            "objective": "ce",
+            "random_start": False,
+        }
+    )
     assert len(model._folded_backbone.folded_layers) == 3
     rng = np.random.default_rng(1)
     for layer in model.backbone.layers:
@@ -142,14 +173,18 @@ def test_training_attack_on_folded_batchnorm_matches_the_model_call(batch):
 
 
 def test_a_model_config_written_before_loss_form_keeps_its_form():
-    model = tiny_model(loss_form={"separation": "hinge", "align_target": "both",
-                                  "dual_branch": False})
+    model = tiny_model(
+        loss_form={"separation": "hinge", "align_target": "both", "dual_branch": False}
+    )
     older = model.get_config()
     form = older.pop("loss_form")
     del older["align_warmup_epochs"], older["epsilon_warmup_epochs"]
-    older["loss_weights"] = {**older["loss_weights"], "separation_form": form["separation"],
-                             "align_target": form["align_target"],
-                             "dual_branch": form["dual_branch"]}
+    older["loss_weights"] = {
+        **older["loss_weights"],
+        "separation_form": form["separation"],
+        "align_target": form["align_target"],
+        "dual_branch": form["dual_branch"],
+    }
     restored = AdvDPNP.from_config(older)
     assert restored.loss_form == model.loss_form
     assert restored.loss_weights_config == model.loss_weights_config

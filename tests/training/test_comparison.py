@@ -12,7 +12,9 @@ from keras_dpnp.training.run_dir import RunDir
 
 def test_variants_parse_and_bad_ones_say_how_to_write_them():
     assert comparison.parse_variants(["a:", "b:beta=3,--seed=2"]) == [
-        ("a", {}), ("b", {"beta": "3", "seed": "2"})]
+        ("a", {}),
+        ("b", {"beta": "3", "seed": "2"}),
+    ]
     with pytest.raises(ValueError, match="must look like label:flag=value"):
         comparison.parse_variants(["beta=3"])
     with pytest.raises(ValueError, match="'beta' is not flag=value"):
@@ -25,7 +27,11 @@ def test_every_variant_runs_at_every_seed_in_its_own_directory(tmp_path):
     base = TrainConfig(name="cmp", model_dir=str(tmp_path))
     runs = comparison.plan_runs(base, [("x", {"beta": "3"}), ("y", {})], [0, 1])
     assert [(r.label, r.seed, r.config.seed) for r in runs] == [
-        ("x", 0, 0), ("x", 1, 1), ("y", 0, 0), ("y", 1, 1)]
+        ("x", 0, 0),
+        ("x", 1, 1),
+        ("y", 0, 0),
+        ("y", 1, 1),
+    ]
     assert runs[1].config.beta == 3.0 and runs[2].config.beta == base.beta
     assert runs[1].config.run_dir == os.path.join(str(tmp_path), "x", "seed1")
     with pytest.raises(ValueError, match="unknown flag --nope"):
@@ -44,19 +50,30 @@ def test_a_finished_run_is_reused_even_if_written_before_newer_fields(tmp_path):
     with open(os.path.join(folder, "results.json"), "w") as f:
         json.dump({"clean_accuracy": 0.9}, f)
     assert RunDir(folder).finished_results(run.config) == {"clean_accuracy": 0.9}
-    changed = comparison.plan_runs(TrainConfig(model_dir=str(tmp_path), beta=1.0),
-                                   [("a", {})], [0])[0]
+    changed = comparison.plan_runs(
+        TrainConfig(model_dir=str(tmp_path), beta=1.0), [("a", {})], [0]
+    )[0]
     assert RunDir(folder).finished_results(changed.config) is None
 
 
 def _row(label, seed, clean, autoattack=None, method="trades"):
     run = comparison.Run(label, seed, TrainConfig(seed=seed))
-    results = {"clean_accuracy": clean - 0.05, "pgd_accuracy": 0.5, "method": method,
-               "attack": "PGD-20 (CE)", "validation": {"clean_accuracy": 0.9},
-               "final_train_logs": {"proto_max_cos": 0.1}}
+    results = {
+        "clean_accuracy": clean - 0.05,
+        "pgd_accuracy": 0.5,
+        "method": method,
+        "attack": "PGD-20 (CE)",
+        "validation": {"clean_accuracy": 0.9},
+        "final_train_logs": {"proto_max_cos": 0.1},
+    }
     if autoattack is not None:
-        results["report"] = {"clean": clean, "pgd": 0.6, "fgsm": 0.7, "cw_linf": 0.65,
-                             "autoattack": autoattack}
+        results["report"] = {
+            "clean": clean,
+            "pgd": 0.6,
+            "fgsm": 0.7,
+            "cw_linf": 0.65,
+            "autoattack": autoattack,
+        }
     return run, results
 
 
@@ -71,8 +88,10 @@ def test_the_summary_takes_the_report_columns_when_every_run_was_evaluated(tmp_p
     table = comparison.markdown_table(summary)
     header = table.splitlines()[0]
     assert "| FGSM % | CW∞ % | AutoAttack % |" in header
-    assert "| a | trades | 2 | 97.0 ± 1.4 | 60.0 ± 0.0 | 70.0 ± 0.0 | 65.0 ± 0.0 | 55.0 ± 7.1 |" \
+    assert (
+        "| a | trades | 2 | 97.0 ± 1.4 | 60.0 ± 0.0 | 70.0 ± 0.0 | 65.0 ± 0.0 | 55.0 ± 7.1 |"
         in table
+    )
     comparison.plot(summary, str(tmp_path / "plot.png"))
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -83,10 +102,19 @@ def test_cli_refuses_a_test_suite_on_runs_that_keep_the_test_set_unread(tmp_path
 
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     result = subprocess.run(
-        [sys.executable, "-m", "keras_dpnp.compare", "--suite=headline", "--nofinal_test",
-         f"--model_dir={tmp_path / 'cmp'}"],
-        capture_output=True, text=True, timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": root})
+        [
+            sys.executable,
+            "-m",
+            "keras_dpnp.compare",
+            "--suite=headline",
+            "--nofinal_test",
+            f"--model_dir={tmp_path / 'cmp'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": root},
+    )
     errors = [line for line in result.stderr.splitlines() if ": error:" in line]
     assert result.returncode != 0 and len(errors) == 1, result.stderr[-2000:]
     assert "--nofinal_test keeps unread" in errors[0]

@@ -10,9 +10,9 @@ import keras
 import numpy as np
 import pytest
 
-from keras_dpnp.training import distribute, loop
 from keras_dpnp.config import TrainConfig
 from keras_dpnp.data import DatasetInfo
+from keras_dpnp.training import distribute, loop
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HELPER = os.path.join(ROOT, "tests", "distributed_run.py")
@@ -29,8 +29,13 @@ def _launch(output, *flags, tf_config=None):
     env.pop("TF_CONFIG", None)
     if tf_config is not None:
         env["TF_CONFIG"] = json.dumps(tf_config)
-    return subprocess.Popen([sys.executable, HELPER, str(output), *flags], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, HELPER, str(output), *flags],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +45,21 @@ def runs(tmp_path_factory):
     workers = [f"localhost:{_free_port()}" for _ in range(2)]
     launched = {
         "one_device": _launch(folder / "one_device.npz", "--strategy=one_device"),
-        "mirrored": _launch(folder / "mirrored.npz", "--strategy=mirrored", "--logical_cpus=2",
-                            "--sync_batchnorm"),
-        **{f"worker{index}": _launch(
-            folder / f"worker{index}.npz", "--strategy=multi_worker", "--sync_batchnorm",
-            tf_config={"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
-           for index in range(2)},
+        "mirrored": _launch(
+            folder / "mirrored.npz", "--strategy=mirrored", "--logical_cpus=2", "--sync_batchnorm"
+        ),
+        **{
+            f"worker{index}": _launch(
+                folder / f"worker{index}.npz",
+                "--strategy=multi_worker",
+                "--sync_batchnorm",
+                tf_config={
+                    "cluster": {"worker": workers},
+                    "task": {"type": "worker", "index": index},
+                },
+            )
+            for index in range(2)
+        },
     }
     for name, process in launched.items():
         _, stderr = process.communicate(timeout=300)
@@ -86,8 +100,12 @@ def test_strategy_names_and_tf_config_are_checked(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", "{not json")
     with pytest.raises(distribute.HardwareSetupError, match="TF_CONFIG is not valid"):
         distribute.make_strategy("multi_worker")
-    monkeypatch.setenv("TF_CONFIG", json.dumps(
-        {"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 3}}))
+    monkeypatch.setenv(
+        "TF_CONFIG",
+        json.dumps(
+            {"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 3}}
+        ),
+    )
     with pytest.raises(distribute.HardwareSetupError, match="does not name one of the 1 workers"):
         distribute.make_strategy("multi_worker")
 
@@ -98,9 +116,11 @@ class _Replicas:
 
 def test_a_batch_that_does_not_split_over_replicas_is_refused():
     distribute.check_global_batch(12, _Replicas())
-    with pytest.raises(distribute.HardwareSetupError,
-                       match=r"--batch_size=128 does not split evenly over the 3 replicas; "
-                             r"use a multiple of 3"):
+    with pytest.raises(
+        distribute.HardwareSetupError,
+        match=r"--batch_size=128 does not split evenly over the 3 replicas; "
+        r"use a multiple of 3",
+    ):
         distribute.check_global_batch(128, _Replicas())
 
 
@@ -113,13 +133,21 @@ def test_precision_policy_applies_inside_and_restores_after():
             pass
 
 
-@pytest.mark.parametrize("precision,compute", [("mixed_bfloat16", "bfloat16"),
-                                               ("mixed_float16", "float16")])
+@pytest.mark.parametrize(
+    "precision,compute", [("mixed_bfloat16", "bfloat16"), ("mixed_float16", "float16")]
+)
 def test_mixed_precision_model_keeps_input_head_and_logits_in_float32(precision, compute):
     config = TrainConfig(width=0.25, feature_dim=8, precision=precision, weight_decay=5e-4)
-    info = DatasetInfo(name="tiny", num_classes=10, image_shape=(8, 8, 1), mean=(0.5,),
-                       std=(0.25,), class_names=tuple("0123456789"), augment="none",
-                       source="test")
+    info = DatasetInfo(
+        name="tiny",
+        num_classes=10,
+        image_shape=(8, 8, 1),
+        mean=(0.5,),
+        std=(0.25,),
+        class_names=tuple("0123456789"),
+        augment="none",
+        source="test",
+    )
     with distribute.precision_policy(precision):
         model = loop.build_model(config, info)
     model.compile(optimizer=loop.build_optimizer(config, steps_per_epoch=1))
@@ -135,10 +163,20 @@ def test_mixed_precision_model_keeps_input_head_and_logits_in_float32(precision,
 
 
 def test_train_under_mixed_bfloat16_restores_the_global_policy(tmp_path):
-    config = TrainConfig(dataset="digits", width=0.25, feature_dim=16, epochs=1, batch_size=128,
-                         epsilon=0.2, attack_step_size=0.1, attack_steps=1, val_attack_steps=1,
-                         eval_attack_steps=1, precision="mixed_bfloat16",
-                         model_dir=str(tmp_path / "run"))
+    config = TrainConfig(
+        dataset="digits",
+        width=0.25,
+        feature_dim=16,
+        epochs=1,
+        batch_size=128,
+        epsilon=0.2,
+        attack_step_size=0.1,
+        attack_steps=1,
+        val_attack_steps=1,
+        eval_attack_steps=1,
+        precision="mixed_bfloat16",
+        model_dir=str(tmp_path / "run"),
+    )
     results = loop.train(config, verbose=0)
     assert 0.0 <= results["pgd_accuracy"] <= results["clean_accuracy"] <= 1.0
     assert np.isfinite(results["final_train_logs"]["loss"])

@@ -14,16 +14,31 @@ from conftest import tiny_model
 from keras_dpnp.config import TrainConfig
 from keras_dpnp.training import callbacks, loop
 
-TINY = ["--dataset=digits", "--width=0.25", "--feature_dim=16", "--epochs=1",
-        "--batch_size=128", "--epsilon=0.2", "--attack_step_size=0.1", "--attack_steps=1",
-        "--val_attack_steps=1", "--eval_attack_steps=2"]
+TINY = [
+    "--dataset=digits",
+    "--width=0.25",
+    "--feature_dim=16",
+    "--epochs=1",
+    "--batch_size=128",
+    "--epsilon=0.2",
+    "--attack_step_size=0.1",
+    "--attack_steps=1",
+    "--val_attack_steps=1",
+    "--eval_attack_steps=2",
+]
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _train_cli(*args, cwd):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT}
-    return subprocess.run([sys.executable, "-m", "keras_dpnp.train", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "keras_dpnp.train", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_cli_trains_and_writes_the_run_directory(tmp_path):
@@ -44,16 +59,19 @@ def test_cli_trains_and_writes_the_run_directory(tmp_path):
     assert "PGD-2 %" in result.stdout
 
 
-@pytest.mark.parametrize("flag,needle", [
-    ("--no_such_flag=1", "no_such_flag"),
-    ("--epochs=two", "epochs"),
-    ("--epsilon=-0.1", "epsilon"),
-    ("--attack_steps=0", "attack_steps"),
-    ("--radius=0", "radius"),
-    ("--dataset=mnist", "dataset"),
-    ("--method=foo", "method"),
-    ("--backbone=vgg", "backbone"),
-])
+@pytest.mark.parametrize(
+    "flag,needle",
+    [
+        ("--no_such_flag=1", "no_such_flag"),
+        ("--epochs=two", "epochs"),
+        ("--epsilon=-0.1", "epsilon"),
+        ("--attack_steps=0", "attack_steps"),
+        ("--radius=0", "radius"),
+        ("--dataset=mnist", "dataset"),
+        ("--method=foo", "method"),
+        ("--backbone=vgg", "backbone"),
+    ],
+)
 def test_bad_flags_fail_in_one_line_and_create_nothing(tmp_path, flag, needle):
     result = _train_cli(*TINY, flag, cwd=tmp_path)
     assert result.returncode != 0
@@ -65,9 +83,19 @@ def test_bad_flags_fail_in_one_line_and_create_nothing(tmp_path, flag, needle):
 
 
 def _tiny_config(tmp_path, **changes):
-    values = dict(dataset="digits", width=0.25, feature_dim=16, epochs=1, batch_size=128,
-                  epsilon=0.2, attack_step_size=0.1, attack_steps=1, val_attack_steps=1,
-                  eval_attack_steps=1, model_dir=str(tmp_path / "run"))
+    values = dict(
+        dataset="digits",
+        width=0.25,
+        feature_dim=16,
+        epochs=1,
+        batch_size=128,
+        epsilon=0.2,
+        attack_step_size=0.1,
+        attack_steps=1,
+        val_attack_steps=1,
+        eval_attack_steps=1,
+        model_dir=str(tmp_path / "run"),
+    )
     values.update(changes)
     return TrainConfig(**values)
 
@@ -84,8 +112,7 @@ def test_cli_errors_for_run_directory_and_batch_size_leave_the_old_run_untouched
     first = _train_cli(*TINY, "--method=standard", "--model_dir=run", cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]
     before = (tmp_path / "run" / "last.keras").read_bytes()
-    refused = _train_cli(*TINY, "--method=standard", "--beta=1", "--model_dir=run",
-                         cwd=tmp_path)
+    refused = _train_cli(*TINY, "--method=standard", "--beta=1", "--model_dir=run", cwd=tmp_path)
     lines = [line for line in refused.stderr.splitlines() if ": error:" in line]
     assert refused.returncode != 0 and len(lines) == 1 and "--overwrite" in lines[0]
     assert (tmp_path / "run" / "last.keras").read_bytes() == before
@@ -118,8 +145,12 @@ def test_class_mean_prototypes_point_at_the_class_means_when_the_next_epoch_begi
             means = np.stack([features[labels == k].mean(0) for k in range(10)])
             seen[epoch] = (means, np.asarray(model.head.class_vectors()))
 
-    model.fit(data, epochs=3, verbose=0,
-              callbacks=[callbacks.ClassMeanPrototypes(data, epochs=2), Record()])
+    model.fit(
+        data,
+        epochs=3,
+        verbose=0,
+        callbacks=[callbacks.ClassMeanPrototypes(data, epochs=2), Record()],
+    )
     for epoch in (0, 1, 2):
         means, prototypes = seen[epoch]
         cosines = np.sum(means * prototypes, 1) / (np.linalg.norm(means, axis=1) * 4.0)

@@ -10,9 +10,19 @@ import keras
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FLAGS = ["--dataset=digits", "--width=0.25", "--feature_dim=16", "--epochs=4",
-         "--batch_size=16", "--epsilon=0.2", "--attack_step_size=0.1", "--attack_steps=2",
-         "--val_attack_steps=1", "--eval_attack_steps=1", "--deterministic"]
+FLAGS = [
+    "--dataset=digits",
+    "--width=0.25",
+    "--feature_dim=16",
+    "--epochs=4",
+    "--batch_size=16",
+    "--epsilon=0.2",
+    "--attack_step_size=0.1",
+    "--attack_steps=2",
+    "--val_attack_steps=1",
+    "--eval_attack_steps=1",
+    "--deterministic",
+]
 
 
 def _command(run_dir):
@@ -38,12 +48,12 @@ def _weights(run_dir):
 
 def test_sigkill_mid_epoch_then_rerun_matches_an_uninterrupted_run(tmp_path):
     whole, broken = str(tmp_path / "whole"), str(tmp_path / "broken")
-    done = subprocess.run(_command(whole), env=_env(), capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run(_command(whole), env=_env(), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
 
-    process = subprocess.Popen(_command(broken), env=_env(), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        _command(broken), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 300
     while _finished_epochs(broken) < 2 and process.poll() is None and time.time() < deadline:
         time.sleep(0.02)
@@ -55,8 +65,9 @@ def test_sigkill_mid_epoch_then_rerun_matches_an_uninterrupted_run(tmp_path):
     interrupted_after = _finished_epochs(broken)
     assert 2 <= interrupted_after < 4
 
-    resumed = subprocess.run(_command(broken), env=_env(), capture_output=True, text=True,
-                             timeout=600)
+    resumed = subprocess.run(
+        _command(broken), env=_env(), capture_output=True, text=True, timeout=600
+    )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert _finished_epochs(broken) == 4  # the resumed run trained only the missing epochs
     assert not os.path.isdir(os.path.join(broken, "backup"))

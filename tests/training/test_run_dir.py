@@ -10,14 +10,29 @@ import pytest
 
 from conftest import tiny_model
 from keras_dpnp.config import TrainConfig
-from keras_dpnp.training.run_dir import (ModelLoadError, RunDir, RunDirectoryError,
-                                         find_model, load_model)
+from keras_dpnp.training.run_dir import (
+    ModelLoadError,
+    RunDir,
+    RunDirectoryError,
+    find_model,
+    load_model,
+)
 
 
 def _tiny_config(tmp_path, **changes):
-    values = dict(dataset="digits", width=0.25, feature_dim=16, epochs=1, batch_size=128,
-                  epsilon=0.2, attack_step_size=0.1, attack_steps=1, val_attack_steps=1,
-                  eval_attack_steps=1, model_dir=str(tmp_path / "run"))
+    values = dict(
+        dataset="digits",
+        width=0.25,
+        feature_dim=16,
+        epochs=1,
+        batch_size=128,
+        epsilon=0.2,
+        attack_step_size=0.1,
+        attack_steps=1,
+        val_attack_steps=1,
+        eval_attack_steps=1,
+        model_dir=str(tmp_path / "run"),
+    )
     values.update(changes)
     return TrainConfig(**values)
 
@@ -75,12 +90,15 @@ def test_a_bare_model_file_has_no_run(tmp_path):
     assert load_model(source.model_path).num_classes == 10
 
 
-@pytest.mark.parametrize("name,checkpoint,message", [
-    ("nowhere", "best", r"model not found: .*nowhere; give a run directory"),
-    ("", "best", r"holds no best\.keras or last\.keras; give a run directory"),
-    ("weights.h5", "best", r"weights\.h5 is not a \.keras file"),
-    ("", "first", r"checkpoint must be one of \['best', 'last'\], got 'first'"),
-])
+@pytest.mark.parametrize(
+    "name,checkpoint,message",
+    [
+        ("nowhere", "best", r"model not found: .*nowhere; give a run directory"),
+        ("", "best", r"holds no best\.keras or last\.keras; give a run directory"),
+        ("weights.h5", "best", r"weights\.h5 is not a \.keras file"),
+        ("", "first", r"checkpoint must be one of \['best', 'last'\], got 'first'"),
+    ],
+)
 def test_what_cannot_be_loaded_says_why(tmp_path, name, checkpoint, message):
     (tmp_path / "weights.h5").write_bytes(b"\x89HDF")
     with pytest.raises(ModelLoadError, match=message):
@@ -117,8 +135,7 @@ def test_the_refusal_names_what_differs_and_overwrite_replaces_the_run(tmp_path)
     _prepare(config)
     (tmp_path / "run" / "last.keras").write_bytes(b"old checkpoint")
     changed = _tiny_config(tmp_path, beta=1.0)
-    with pytest.raises(RunDirectoryError,
-                       match=r"--beta=6\.0 there, 1\.0 now\); pass --overwrite"):
+    with pytest.raises(RunDirectoryError, match=r"--beta=6\.0 there, 1\.0 now\); pass --overwrite"):
         _prepare(changed)
     assert (tmp_path / "run" / "last.keras").exists()
     _prepare(changed, overwrite=True)
@@ -138,6 +155,7 @@ def test_an_unwritable_run_directory_is_a_clear_error(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     config = _tiny_config(tmp_path, model_dir=str(blocker / "run"))
-    with pytest.raises(RunDirectoryError,
-                       match=r"cannot write the run directory .*a_file/run: .*writable"):
+    with pytest.raises(
+        RunDirectoryError, match=r"cannot write the run directory .*a_file/run: .*writable"
+    ):
         _prepare(config)

@@ -5,7 +5,11 @@ makes corrupted copies of any test set with CIFAR-10-C's parameters, from the co
 families `noise`, `blur`, `weather` (with the frost `textures`) and `digital`.
 """
 
-from keras_dpnp.evaluation.corruptions.accuracy import (SOURCES, CorruptionSettings,
-                                                        corruption_accuracy, summarise)
+from keras_dpnp.evaluation.corruptions.accuracy import (
+    SOURCES,
+    CorruptionSettings,
+    corruption_accuracy,
+    summarise,
+)
 
 __all__ = ["CorruptionSettings", "SOURCES", "corruption_accuracy", "summarise"]

@@ -43,15 +43,21 @@ class CorruptionSettings:
         corruptions = tuple(self.corruptions)
         unknown = [name for name in corruptions if name not in CORRUPTIONS]
         if not corruptions or unknown:
-            raise ValueError(f"corruptions must be a non-empty selection of "
-                             f"{', '.join(CORRUPTIONS)}; got unknown {unknown or 'none'}")
+            raise ValueError(
+                f"corruptions must be a non-empty selection of "
+                f"{', '.join(CORRUPTIONS)}; got unknown {unknown or 'none'}"
+            )
         severities = tuple(int(s) for s in self.severities)
         if not severities or any(s not in SEVERITIES for s in severities):
-            raise ValueError(f"severities must be a non-empty selection of {SEVERITIES}, got "
-                             f"{list(self.severities)}")
+            raise ValueError(
+                f"severities must be a non-empty selection of {SEVERITIES}, got "
+                f"{list(self.severities)}"
+            )
         if self.source == "tfds" and self.dataset not in (None, OFFICIAL_DATASET):
-            raise ValueError(f"CIFAR-10-C corrupts the CIFAR-10 test set, but the test points "
-                             f"come from {self.dataset}: use the corruption source 'generated'")
+            raise ValueError(
+                f"CIFAR-10-C corrupts the CIFAR-10 test set, but the test points "
+                f"come from {self.dataset}: use the corruption source 'generated'"
+            )
         object.__setattr__(self, "corruptions", tuple(dict.fromkeys(corruptions)))
         object.__setattr__(self, "severities", tuple(sorted(set(severities))))
 
@@ -64,15 +70,16 @@ class CorruptionSettings:
         if self.source == "generated":
             return self
         official = self.dataset == OFFICIAL_DATASET and not cifar10_corrupted.missing_configs(
-            self.data_dir, self.corruptions, self.severities)
+            self.data_dir, self.corruptions, self.severities
+        )
         return dataclasses.replace(self, source="tfds" if official else "generated")
 
 
 def _accuracy(predict, images, labels, batch_size):
     correct = 0
     for start in range(0, len(images), batch_size):
-        batch = tf.constant(images[start:start + batch_size].astype(np.float32) / 255.0)
-        correct += int(np.sum(predict(batch).numpy() == labels[start:start + batch_size]))
+        batch = tf.constant(images[start : start + batch_size].astype(np.float32) / 255.0)
+        correct += int(np.sum(predict(batch).numpy() == labels[start : start + batch_size]))
     return correct / len(labels)
 
 
@@ -87,9 +94,11 @@ def _as_uint8(images):
     if images.dtype == np.uint8:
         return images
     if images.size and (images.min() < 0.0 or images.max() > 1.0):
-        raise ValueError(f"float images must lie in [0, 1], got values in "
-                         f"[{images.min():.4g}, {images.max():.4g}]; pass uint8 images or "
-                         f"divide by 255")
+        raise ValueError(
+            f"float images must lie in [0, 1], got values in "
+            f"[{images.min():.4g}, {images.max():.4g}]; pass uint8 images or "
+            f"divide by 255"
+        )
     return np.rint(images * 255.0).astype(np.uint8)
 
 
@@ -103,8 +112,17 @@ def summarise(accuracy):
     }
 
 
-def corruption_accuracy(model, images=None, labels=None, *, settings=None, seed=0,
-                        num_points=None, batch_size=256, log=None):
+def corruption_accuracy(
+    model,
+    images=None,
+    labels=None,
+    *,
+    settings=None,
+    seed=0,
+    num_points=None,
+    batch_size=256,
+    log=None,
+):
     """Accuracy of `model` on every corruption × severity of `settings`, as a JSON-ready dict.
 
     Args:
@@ -127,14 +145,21 @@ def corruption_accuracy(model, images=None, labels=None, *, settings=None, seed=
     settings = (settings or CorruptionSettings()).resolved()
     if num_points is not None and num_points < 1:
         raise ValueError(f"num_points must be >= 1 (or None for all), got {num_points}")
-    predict = tf.function(lambda x: tf.argmax(model(x, training=False), axis=1),
-                          reduce_retracing=True)
+    predict = tf.function(
+        lambda x: tf.argmax(model(x, training=False), axis=1), reduce_retracing=True
+    )
     started = time.perf_counter()
-    entry = {"source": settings.source, "seed": int(seed),
-             "corruptions": list(settings.corruptions), "severities": list(settings.severities)}
+    entry = {
+        "source": settings.source,
+        "seed": int(seed),
+        "corruptions": list(settings.corruptions),
+        "severities": list(settings.severities),
+    }
     if settings.source == "tfds":
-        entry["label"] = (f"official CIFAR-10-C (TFDS {cifar10_corrupted.TFDS_NAME}, "
-                          f"data_dir={settings.data_dir or 'default'})")
+        entry["label"] = (
+            f"official CIFAR-10-C (TFDS {cifar10_corrupted.TFDS_NAME}, "
+            f"data_dir={settings.data_dir or 'default'})"
+        )
         entry["clean_accuracy"] = None
 
         def corrupted_set(name, severity):
@@ -151,8 +176,10 @@ def corruption_accuracy(model, images=None, labels=None, *, settings=None, seed=
         images = _as_uint8(images)
         labels = np.asarray(labels).astype(np.int64)
         if images.ndim != 4 or not len(images) or labels.shape != (len(images),):
-            raise ValueError(f"images must be [N >= 1, H, W, C] with one label each, got images "
-                             f"{images.shape} and labels {labels.shape}")
+            raise ValueError(
+                f"images must be [N >= 1, H, W, C] with one label each, got images "
+                f"{images.shape} and labels {labels.shape}"
+            )
         subset = _subset(len(images), num_points, seed)
         if subset is not None:
             images, labels = images[subset], labels[subset]
@@ -163,6 +190,7 @@ def corruption_accuracy(model, images=None, labels=None, *, settings=None, seed=
         def corrupted_set(name, severity):
             corrupted = cached_corruption(images, name, severity, seed, settings.cache_dir)
             return corrupted, labels, subset
+
     accuracy = {}
     for name in settings.corruptions:
         row = []
@@ -172,8 +200,13 @@ def corruption_accuracy(model, images=None, labels=None, *, settings=None, seed=
         accuracy[name] = row
         if log:
             log(f"{name}: " + ", ".join(f"{100 * a:.1f}" for a in row) + " %")
-    entry.update({"points": int(len(truth)),
-                  "subset": None if chosen is None else chosen.tolist(),
-                  "accuracy": accuracy, **summarise(accuracy),
-                  "seconds": round(time.perf_counter() - started, 2)})
+    entry.update(
+        {
+            "points": int(len(truth)),
+            "subset": None if chosen is None else chosen.tolist(),
+            "accuracy": accuracy,
+            **summarise(accuracy),
+            "seconds": round(time.perf_counter() - started, 2),
+        }
+    )
     return entry

@@ -23,17 +23,16 @@ ZOOM_MAX = (1.06, 1.11, 1.15, 1.20, 1.25)
 
 
 def _spatial_gaussian(images, sigma, truncate=4.0, mode="nearest"):
-    return ndimage.gaussian_filter(images, sigma=(0, sigma, sigma, 0), mode=mode,
-                                   truncate=truncate)
+    return ndimage.gaussian_filter(images, sigma=(0, sigma, sigma, 0), mode=mode, truncate=truncate)
 
 
 def defocus_kernel(radius, alias_sigma):
     """A normalised disk of `radius` pixels, smoothed by a small Gaussian against aliasing."""
     reach = int(math.floor(radius))
     grid = np.arange(-reach, reach + 1)
-    disk = (grid[:, None] ** 2 + grid[None, :] ** 2 <= radius ** 2).astype(np.float64)
+    disk = (grid[:, None] ** 2 + grid[None, :] ** 2 <= radius**2).astype(np.float64)
     disk /= disk.sum()
-    smoothing = np.exp(-np.arange(-1, 2) ** 2 / (2.0 * alias_sigma ** 2))
+    smoothing = np.exp(-(np.arange(-1, 2) ** 2) / (2.0 * alias_sigma**2))
     smoothing /= smoothing.sum()
     return signal.convolve2d(disk, np.outer(smoothing, smoothing))
 
@@ -71,7 +70,7 @@ def motion_streaks(images, radius, sigma, angles):
     `sigma` pixels; positions past the border repeat the edge pixel."""
     count, height, width = images.shape[:3]
     taps = np.arange(2 * math.ceil(radius) + 1)
-    weights = np.exp(-taps ** 2 / (2.0 * sigma ** 2))
+    weights = np.exp(-(taps**2) / (2.0 * sigma**2))
     weights /= weights.sum()
     radians = np.deg2rad(np.asarray(angles, np.float64))
     # Round half down, as ImageMagick places the taps.
@@ -80,8 +79,8 @@ def motion_streaks(images, radius, sigma, angles):
     batch = np.arange(count)[:, None, None]
     blurred = np.zeros_like(images)
     for tap, weight in enumerate(weights):
-        rows = np.clip(np.arange(height)[None, :] + d_row[:, tap:tap + 1], 0, height - 1)
-        cols = np.clip(np.arange(width)[None, :] + d_col[:, tap:tap + 1], 0, width - 1)
+        rows = np.clip(np.arange(height)[None, :] + d_row[:, tap : tap + 1], 0, height - 1)
+        cols = np.clip(np.arange(width)[None, :] + d_col[:, tap : tap + 1], 0, width - 1)
         blurred += weight * images[batch, rows[:, :, None], cols[:, None, :]]
     return blurred
 

@@ -15,8 +15,13 @@ from scipy import ndimage
 BRIGHTNESS = (0.05, 0.1, 0.15, 0.2, 0.3)  # added to the HSV value
 CONTRAST = (0.75, 0.5, 0.4, 0.3, 0.15)  # kept share of each channel's deviation from its mean
 # (displacement α, smoothing σ, affine jitter), each × the image side
-ELASTIC = ((0.0, 0.0, 0.08), (0.05, 0.2, 0.07), (0.08, 0.06, 0.06), (0.1, 0.04, 0.05),
-           (0.1, 0.03, 0.03))
+ELASTIC = (
+    (0.0, 0.0, 0.08),
+    (0.05, 0.2, 0.07),
+    (0.08, 0.06, 0.06),
+    (0.1, 0.04, 0.05),
+    (0.1, 0.03, 0.03),
+)
 PIXELATE = (0.95, 0.9, 0.85, 0.75, 0.65)  # side of the coarse image, as a share
 JPEG_QUALITY = (80, 65, 58, 50, 40)
 
@@ -63,8 +68,9 @@ def elastic_transform(images, severity, rng):
     centre = np.array([height // 2, width // 2], np.float64)
     arm = side // 3
     anchors = np.array([centre + arm, [centre[0] + arm, centre[1] - arm], centre - arm])
-    rows, cols = np.meshgrid(np.arange(height, dtype=np.float64),
-                             np.arange(width, dtype=np.float64), indexing="ij")
+    rows, cols = np.meshgrid(
+        np.arange(height, dtype=np.float64), np.arange(width, dtype=np.float64), indexing="ij"
+    )
     source_rows = np.empty((count, height, width))
     source_cols = np.empty((count, height, width))
     for index in range(count):
@@ -77,8 +83,9 @@ def elastic_transform(images, severity, rng):
 
     def displacement():
         noise = rng.uniform(-1.0, 1.0, size=(count, height, width))
-        return ndimage.gaussian_filter(noise, (0, sigma, sigma), mode="reflect",
-                                       truncate=3.0) * alpha
+        return (
+            ndimage.gaussian_filter(noise, (0, sigma, sigma), mode="reflect", truncate=3.0) * alpha
+        )
 
     d_cols, d_rows = displacement(), displacement()
     moved = _resample(warped, rows + d_rows, cols + d_cols, mode="reflect")
@@ -105,8 +112,9 @@ def pixelate(images, severity, rng):
     height, width = images.shape[1:3]
     share = PIXELATE[severity - 1]
     coarse = (max(1, int(width * share)), max(1, int(height * share)))
-    return _through_pil(images, lambda image: image.resize(coarse, Image.BOX).resize(
-        (width, height), Image.BOX))
+    return _through_pil(
+        images, lambda image: image.resize(coarse, Image.BOX).resize((width, height), Image.BOX)
+    )
 
 
 def jpeg_compression(images, severity, rng):

@@ -16,8 +16,10 @@ from keras_dpnp.data.cifar10_corrupted import CORRUPTIONS, SEVERITIES
 from keras_dpnp.evaluation.corruptions import blur, digital, noise, weather
 from keras_dpnp.files import atomic_path
 
-PARAMETER_SOURCE = ("CIFAR-10-C's severity parameters (Hendrycks & Dietterich 2019, "
-                    "make_cifar_c.py); procedural frost texture")
+PARAMETER_SOURCE = (
+    "CIFAR-10-C's severity parameters (Hendrycks & Dietterich 2019, "
+    "make_cifar_c.py); procedural frost texture"
+)
 # Part of every cache key: raise it whenever a corruption changes, so old files are not reused.
 GENERATOR_VERSION = 1
 MIN_SIDE = 4
@@ -49,16 +51,20 @@ def _check(images, corruption, severity):
     if images.ndim != 4:
         raise ValueError(f"images must be a batch [N, H, W, C], got shape {images.shape}")
     if min(images.shape[1:3]) < MIN_SIDE:
-        raise ValueError(f"images must be at least {MIN_SIDE}×{MIN_SIDE} pixels to corrupt, got "
-                         f"{images.shape[1]}×{images.shape[2]}")
+        raise ValueError(
+            f"images must be at least {MIN_SIDE}×{MIN_SIDE} pixels to corrupt, got "
+            f"{images.shape[1]}×{images.shape[2]}"
+        )
     if images.dtype == np.uint8:
         return
     if not np.issubdtype(images.dtype, np.floating):
         raise ValueError(f"images must be uint8 or float in [0, 1], got dtype {images.dtype}")
     if images.size and (images.min() < 0.0 or images.max() > 1.0):
-        raise ValueError(f"float images must lie in [0, 1], got values in "
-                         f"[{images.min():.4g}, {images.max():.4g}]; pass uint8 images or "
-                         f"divide by 255")
+        raise ValueError(
+            f"float images must lie in [0, 1], got values in "
+            f"[{images.min():.4g}, {images.max():.4g}]; pass uint8 images or "
+            f"divide by 255"
+        )
 
 
 def corrupt(images, corruption, severity, seed=0):
@@ -70,8 +76,16 @@ def corrupt(images, corruption, severity, seed=0):
     unit = images.astype(np.float64) / (255.0 if images.dtype == np.uint8 else 1.0)
     rng = np.random.default_rng([seed, CORRUPTIONS.index(corruption), severity])
     apply = CORRUPTION_FUNCTIONS[corruption]
-    corrupted = np.clip(np.concatenate([apply(unit[start:start + _CHUNK], severity, rng)
-                                        for start in range(0, len(unit), _CHUNK)]), 0.0, 1.0)
+    corrupted = np.clip(
+        np.concatenate(
+            [
+                apply(unit[start : start + _CHUNK], severity, rng)
+                for start in range(0, len(unit), _CHUNK)
+            ]
+        ),
+        0.0,
+        1.0,
+    )
     if images.dtype == np.uint8:
         return np.rint(corrupted * 255.0).astype(np.uint8)
     return corrupted.astype(images.dtype)

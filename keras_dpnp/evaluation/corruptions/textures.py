@@ -30,18 +30,15 @@ def plasma_fractal(count, size, decay, rng):
         # Square step: a cell's centre is its four corners' mean plus noise (the map wraps).
         around = corners + np.roll(corners, -1, axis=1)
         around = around + np.roll(around, -1, axis=2)
-        heights[:, half::step, half::step] = (
-            around / 4 + rng.uniform(-spread, spread, around.shape))
+        heights[:, half::step, half::step] = around / 4 + rng.uniform(-spread, spread, around.shape)
         # Diamond step: each edge midpoint averages its two corners and two centres.
         centres = heights[:, half::step, half::step]
-        top = (centres + np.roll(centres, 1, axis=1)
-               + corners + np.roll(corners, -1, axis=2))
+        top = centres + np.roll(centres, 1, axis=1) + corners + np.roll(corners, -1, axis=2)
         heights[:, ::step, half::step] = top / 4 + rng.uniform(-spread, spread, top.shape)
-        left = (centres + np.roll(centres, 1, axis=2)
-                + corners + np.roll(corners, -1, axis=1))
+        left = centres + np.roll(centres, 1, axis=2) + corners + np.roll(corners, -1, axis=1)
         heights[:, half::step, ::step] = left / 4 + rng.uniform(-spread, spread, left.shape)
         step = half
-        spread /= decay ** 2
+        spread /= decay**2
     heights -= heights.min(axis=(1, 2), keepdims=True)
     return heights / heights.max(axis=(1, 2), keepdims=True)
 

@@ -2,21 +2,26 @@
 
 Each takes (images, severity 1..5, numpy Generator); parameters are those of CIFAR-10-C's
 generation script (make_cifar_c.py). Frost uses a procedural texture instead of the script's
-photographs (see `corruptions_textures`).
+photographs (see `corruptions.textures`).
 """
 
 import numpy as np
 
 from keras_dpnp.evaluation.corruptions.blur import clipped_zoom, motion_streaks
-from keras_dpnp.evaluation.corruptions.textures import (FROST_TEXTURES, frost_textures,
-                                                        plasma_fractal)
+from keras_dpnp.evaluation.corruptions.textures import (
+    FROST_TEXTURES,
+    frost_textures,
+    plasma_fractal,
+)
 
 # (flake mean, flake std, zoom, threshold, streak radius, streak σ, share of the image kept)
-SNOW = ((0.1, 0.2, 1.0, 0.6, 8, 3, 0.95),
-        (0.1, 0.2, 1.0, 0.5, 10, 4, 0.9),
-        (0.15, 0.3, 1.75, 0.55, 10, 4, 0.9),
-        (0.25, 0.3, 2.25, 0.6, 12, 6, 0.85),
-        (0.3, 0.3, 1.25, 0.65, 14, 12, 0.8))
+SNOW = (
+    (0.1, 0.2, 1.0, 0.6, 8, 3, 0.95),
+    (0.1, 0.2, 1.0, 0.5, 10, 4, 0.9),
+    (0.15, 0.3, 1.75, 0.55, 10, 4, 0.9),
+    (0.25, 0.3, 2.25, 0.6, 12, 6, 0.85),
+    (0.3, 0.3, 1.25, 0.65, 14, 12, 0.8),
+)
 SNOW_ANGLE_RANGE = (-135.0, -45.0)
 # (weight of the image, weight of the frost texture)
 FROST = ((1.0, 0.2), (1.0, 0.3), (0.9, 0.4), (0.85, 0.4), (0.75, 0.45))
@@ -59,8 +64,9 @@ def frost(images, severity, rng):
     picks = rng.integers(FROST_TEXTURES, size=count)
     tops = rng.integers(0, size - height + 1, size=count)
     lefts = rng.integers(0, size - width + 1, size=count)
-    crops = np.stack([textures[p, t:t + height, l:l + width]
-                      for p, t, l in zip(picks, tops, lefts)])
+    crops = np.stack(
+        [textures[p, t : t + height, x : x + width] for p, t, x in zip(picks, tops, lefts)]
+    )
     return np.clip(image_weight * images + frost_weight * crops, 0.0, 1.0)
 
 
