@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from keras_dpnp.backbones import build_backbone
+from keras_dpnp.config import TrainConfig
 from keras_dpnp.model import AdvDPNP
 
 
@@ -23,6 +24,25 @@ def tiny_backbone(feature_dim=8, image_shape=(8, 8, 1)):
 def tiny_model(method="adv_dpnp", **kwargs):
     kwargs.setdefault("attack", {"epsilon": 0.2, "step_size": 0.05, "steps": 2})
     return AdvDPNP(tiny_backbone(kwargs.pop("feature_dim", 8)), 10, method=method, **kwargs)
+
+
+def tiny_config(tmp_path, **changes):
+    """A one-epoch digits `TrainConfig` with a quarter-width CNN, run in `tmp_path/run`."""
+    values = dict(
+        dataset="digits",
+        width=0.25,
+        feature_dim=16,
+        epochs=1,
+        batch_size=128,
+        epsilon=0.2,
+        attack_step_size=0.1,
+        attack_steps=1,
+        val_attack_steps=1,
+        eval_attack_steps=1,
+        model_dir=str(tmp_path / "run"),
+    )
+    values.update(changes)
+    return TrainConfig(**values)
 
 
 @pytest.fixture

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import tiny_model
-from keras_dpnp.config import TrainConfig
+from conftest import tiny_config, tiny_model
 from keras_dpnp.training import callbacks, loop
 
 TINY = [
@@ -82,26 +81,8 @@ def test_bad_flags_fail_in_one_line_and_create_nothing(tmp_path, flag, needle):
     assert not (tmp_path / "runs").exists()
 
 
-def _tiny_config(tmp_path, **changes):
-    values = dict(
-        dataset="digits",
-        width=0.25,
-        feature_dim=16,
-        epochs=1,
-        batch_size=128,
-        epsilon=0.2,
-        attack_step_size=0.1,
-        attack_steps=1,
-        val_attack_steps=1,
-        eval_attack_steps=1,
-        model_dir=str(tmp_path / "run"),
-    )
-    values.update(changes)
-    return TrainConfig(**values)
-
-
 def test_a_diverging_run_stops_naming_the_step_and_keeps_no_bad_checkpoint(tmp_path):
-    config = _tiny_config(tmp_path, learning_rate=1e30, method="standard")
+    config = tiny_config(tmp_path, learning_rate=1e30, method="standard")
     with pytest.raises(callbacks.TrainingDivergedError, match=r"non-finite .*loss.* epoch 1, step"):
         loop.train(config, verbose=0)
     assert not (tmp_path / "run" / "last.keras").exists()
@@ -125,7 +106,7 @@ def test_cli_errors_for_run_directory_and_batch_size_leave_the_old_run_untouched
 
 
 def test_a_validation_only_run_leaves_the_test_set_unread(tmp_path):
-    results = loop.train(_tiny_config(tmp_path, final_test=False), verbose=0)
+    results = loop.train(tiny_config(tmp_path, final_test=False), verbose=0)
     assert results["clean_accuracy"] is None and results["test_examples"] == 0
     assert "test set not read" in loop.format_results(results)
 

@@ -8,8 +8,7 @@ import os
 import keras
 import pytest
 
-from conftest import tiny_model
-from keras_dpnp.config import TrainConfig
+from conftest import tiny_config, tiny_model
 from keras_dpnp.training.run_dir import (
     ModelLoadError,
     RunDir,
@@ -17,24 +16,6 @@ from keras_dpnp.training.run_dir import (
     find_model,
     load_model,
 )
-
-
-def _tiny_config(tmp_path, **changes):
-    values = dict(
-        dataset="digits",
-        width=0.25,
-        feature_dim=16,
-        epochs=1,
-        batch_size=128,
-        epsilon=0.2,
-        attack_step_size=0.1,
-        attack_steps=1,
-        val_attack_steps=1,
-        eval_attack_steps=1,
-        model_dir=str(tmp_path / "run"),
-    )
-    values.update(changes)
-    return TrainConfig(**values)
 
 
 def _prepare(config, overwrite=False):
@@ -58,7 +39,7 @@ def test_a_model_file_that_carries_code_is_refused(code_carrying_model):
 @pytest.fixture
 def finished_run(tmp_path):
     """A run directory with config.json, last.keras and results.json, as training leaves it."""
-    config = _tiny_config(tmp_path)
+    config = tiny_config(tmp_path)
     run = RunDir(config.run_dir)
     run.prepare(config)
     tiny_model().save(run.file("last.keras"))
@@ -123,18 +104,18 @@ def test_the_best_logged_value_is_read_back_from_the_history(tmp_path):
 
 
 def test_a_different_config_in_an_existing_run_directory_is_refused(tmp_path):
-    _prepare(_tiny_config(tmp_path))
+    _prepare(tiny_config(tmp_path))
     before = (tmp_path / "run" / "config.json").read_text()
     with pytest.raises(RunDirectoryError, match="different config"):
-        _prepare(_tiny_config(tmp_path, beta=1.0))
+        _prepare(tiny_config(tmp_path, beta=1.0))
     assert (tmp_path / "run" / "config.json").read_text() == before
 
 
 def test_the_refusal_names_what_differs_and_overwrite_replaces_the_run(tmp_path):
-    config = _tiny_config(tmp_path)
+    config = tiny_config(tmp_path)
     _prepare(config)
     (tmp_path / "run" / "last.keras").write_bytes(b"old checkpoint")
-    changed = _tiny_config(tmp_path, beta=1.0)
+    changed = tiny_config(tmp_path, beta=1.0)
     with pytest.raises(RunDirectoryError, match=r"--beta=6\.0 there, 1\.0 now\); pass --overwrite"):
         _prepare(changed)
     assert (tmp_path / "run" / "last.keras").exists()
@@ -144,7 +125,7 @@ def test_the_refusal_names_what_differs_and_overwrite_replaces_the_run(tmp_path)
 
 
 def test_an_older_config_without_newer_fields_is_the_same_run(tmp_path):
-    config = _tiny_config(tmp_path)
+    config = tiny_config(tmp_path)
     older = json.loads(config.to_json())
     del older["final_test"], older["deterministic"]
     assert config.matches_saved(json.dumps(older))
@@ -154,7 +135,7 @@ def test_an_older_config_without_newer_fields_is_the_same_run(tmp_path):
 def test_an_unwritable_run_directory_is_a_clear_error(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("")
-    config = _tiny_config(tmp_path, model_dir=str(blocker / "run"))
+    config = tiny_config(tmp_path, model_dir=str(blocker / "run"))
     with pytest.raises(
         RunDirectoryError, match=r"cannot write the run directory .*a_file/run: .*writable"
     ):
