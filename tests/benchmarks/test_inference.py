@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from export_helpers import tiny_model
+from conftest import tiny_model
 from keras_dpnp.benchmarks import inference
 from keras_dpnp.exporting import export_model
 
