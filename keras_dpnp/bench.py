@@ -8,13 +8,12 @@ Each case runs in a fresh process. Prints a Markdown table and the JSON (or writ
 --output).
 """
 
-import concurrent.futures
 import json
-import multiprocessing
 
 from absl import app, flags
 
 from keras_dpnp import cli
+from keras_dpnp.files import write_text
 
 flags.DEFINE_list("models", ["small_cnn", "resnet18"], "Backbones to measure.")
 flags.DEFINE_list(
@@ -38,15 +37,6 @@ flags.DEFINE_integer(
 flags.DEFINE_string("output", "", "Write the JSON here instead of printing it.")
 
 
-def _run_isolated(case):
-    """`run_case` in a fresh process: its own peak memory, dtype policy and thread pools."""
-    from keras_dpnp.benchmarks import training_step
-
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
-        return pool.submit(training_step.run_case, case).result()
-
-
 def main(argv):
     if len(argv) > 1:
         cli.fail(f"unexpected arguments {argv[1:]}; every option is a --flag")
@@ -58,9 +48,7 @@ def main(argv):
     if unknown:
         cli.fail(f"--models: unknown backbones {unknown}; choose from {list(BACKBONES)}")
     environment = training_step.environment()
-    precisions = f.precisions or ["float32", "mixed_bfloat16"] + (
-        ["mixed_float16"] if environment["gpus"] else []
-    )
+    precisions = f.precisions or training_step.default_precisions(environment)
     try:
         cases = [
             training_step.Case(
@@ -80,29 +68,15 @@ def main(argv):
         ]
     except ValueError as error:
         cli.fail(str(error))
-    dtypes = sorted({training_step.matmul_dtype(p) for p in precisions})
-    peaks = {dtype: training_step.matmul_gflops(dtype, f.matmul_size) for dtype in dtypes}
-    rows = []
-    for case in cases:
-        rows.append(_run_isolated(case))
-        print(
-            f"measured {case.backbone} {case.precision} {case.step}: "
-            f"{rows[-1]['images_per_second']:.1f} img/s",
-            flush=True,
-        )
-    training_step.add_peak_fractions(rows, peaks)
-    report = {
-        "environment": environment,
-        "matmul_gflops": peaks,
-        "flop_counting": training_step.__doc__.split("\n\n", 1)[1].strip(),
-        "results": rows,
-    }
-    print("\n" + training_step.markdown_table(rows) + "\n")
+    report = training_step.measure(
+        cases, environment, f.matmul_size, progress=lambda line: print(line, flush=True)
+    )
+    print("\n" + training_step.markdown_table(report["results"]) + "\n")
+    peaks = report["matmul_gflops"]
     print("matmul peak GFLOP/s: " + ", ".join(f"{d} {g:.0f}" for d, g in peaks.items()))
     text = json.dumps(report, indent=2)
     if f.output:
-        with open(f.output, "w", encoding="utf-8") as file:
-            file.write(text + "\n")
+        write_text(f.output, text + "\n")
         print(f"JSON written to {f.output}")
     else:
         print(text)

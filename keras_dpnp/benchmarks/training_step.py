@@ -8,7 +8,9 @@ gradients costs 2F (input and weight gradients), one that needs only the input g
 casts) is not counted, so the achieved figure is a lower bound on the work done.
 """
 
+import concurrent.futures
 import dataclasses
+import multiprocessing
 import os
 import platform
 import resource
@@ -241,3 +243,40 @@ def markdown_table(rows):
             f"{row['retraces_after_first_step']} |"
         )
     return "\n".join(lines)
+
+
+def default_precisions(environment):
+    """float32 and mixed_bfloat16, plus mixed_float16 where there is a GPU."""
+    return ["float32", "mixed_bfloat16"] + (["mixed_float16"] if environment["gpus"] else [])
+
+
+def run_isolated(case):
+    """`run_case` in a fresh process: its own peak memory, dtype policy and thread pools."""
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        return pool.submit(run_case, case).result()
+
+
+def measure(cases, environment, matmul_size=4096, progress=None):
+    """Runs every case in its own process and times the matmul peak of each compute dtype.
+
+    Returns the JSON-ready report: the environment, the peaks, how FLOPs are counted and one
+    row per case; `progress(line)` is called after each case.
+    """
+    dtypes = sorted({matmul_dtype(case.precision) for case in cases})
+    peaks = {dtype: matmul_gflops(dtype, matmul_size) for dtype in dtypes}
+    rows = []
+    for case in cases:
+        rows.append(run_isolated(case))
+        if progress is not None:
+            progress(
+                f"measured {case.backbone} {case.precision} {case.step}: "
+                f"{rows[-1]['images_per_second']:.1f} img/s"
+            )
+    add_peak_fractions(rows, peaks)
+    return {
+        "environment": environment,
+        "matmul_gflops": peaks,
+        "flop_counting": __doc__.split("\n\n", 1)[1].strip(),
+        "results": rows,
+    }

@@ -96,3 +96,8 @@ def test_cli_rejects_an_unknown_model():
     )
     assert result.returncode == 1
     assert "--models: unknown backbones ['vgg']" in result.stderr
+
+
+def test_default_precisions_add_float16_only_on_a_gpu():
+    assert training_step.default_precisions({"gpus": 0}) == ["float32", "mixed_bfloat16"]
+    assert training_step.default_precisions({"gpus": 2})[-1] == "mixed_float16"
