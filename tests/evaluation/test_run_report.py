@@ -5,8 +5,9 @@ import os
 
 import pytest
 
+from keras_dpnp.attacks.pgd import PGDConfig
 from keras_dpnp.config import TrainConfig
-from keras_dpnp.evaluation.run_report import evaluate_run
+from keras_dpnp.evaluation.run_report import attack_settings, evaluate_run
 from keras_dpnp.training.loop import train
 
 
@@ -44,3 +45,15 @@ def test_headline_report_uses_the_runs_attack_and_is_reused(run_dir):
     before = os.stat(saved).st_mtime_ns
     again = evaluate_run(run_dir, "headline", progress=False)
     assert again["attacks"] == results["attacks"] and os.stat(saved).st_mtime_ns == before
+
+
+def test_the_attack_defaults_to_the_training_attack_scaled_to_the_given_epsilon():
+    trained = PGDConfig(epsilon=0.2, step_size=0.05, norm="linf")
+    assert attack_settings(trained) == (0.2, "linf", 0.05)
+    epsilon, norm, step = attack_settings(trained, epsilon=0.1)
+    assert (epsilon, norm, step) == (0.1, "linf", pytest.approx(0.025))
+    assert attack_settings(trained, epsilon=0.1, norm="l2") == (0.1, "l2", None)
+    assert attack_settings(trained, step_size=0.01) == (0.2, "linf", 0.01)
+    assert attack_settings(None, epsilon=0.3) == (0.3, "linf", None)
+    with pytest.raises(ValueError, match="no attack radius"):
+        attack_settings(PGDConfig(epsilon=0.0))
