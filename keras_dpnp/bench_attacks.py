@@ -12,7 +12,7 @@ Prints figures only.
 import functools
 import time
 
-from absl import app, flags
+from absl import flags
 
 from keras_dpnp import cli
 
@@ -133,5 +133,10 @@ def main(argv):
               f"{100 * result.robust_accuracy:.1f} |", flush=True)
 
 
+def run():
+    """The console entry point (`keras-dpnp-...`)."""
+    cli.run(main)
+
+
 if __name__ == "__main__":
-    app.run(main, flags_parser=cli.parse_flags_or_exit)
+    run()

@@ -14,7 +14,7 @@ library call is `keras_dpnp.evaluation.robustness.evaluate_robustness`.
 
 import os
 
-from absl import app, flags
+from absl import flags
 
 from keras_dpnp import cli
 
@@ -41,6 +41,16 @@ flags.DEFINE_string("dataset", None, "Data set (needed for a bare .keras file; o
                     "run's).")
 flags.DEFINE_string("data_dir", None, "Prepared TFDS data folder; default: the run's.")
 flags.DEFINE_string("manual_dir", None, "Folder of original archives; default: the run's.")
+flags.DEFINE_string("tfds_split_test", None, "TFDS split of a --dataset=tfds:<name> to evaluate "
+                    "on; default: the run's, else test.")
+flags.DEFINE_string("tfds_split_train", None, "TFDS training split of a tfds: data set (its "
+                    "images' statistics); default: the run's, else train.")
+flags.DEFINE_string("image_size", None, "Resize tfds: or folder: images to SIDE or "
+                    "HEIGHT,WIDTH; default: the run's.")
+flags.DEFINE_string("folder_test_fraction", None, "Held-out test share of a folder: data set "
+                    "without test/; default: the run's, else 0.2.")
+flags.DEFINE_string("max_in_memory_mb", None, "Stream folder: splits larger than this from "
+                    "disk; default: the run's, else 4096.")
 flags.DEFINE_integer("seed", 0, "Seed of the subset and the attacks' random starts.",
                      lower_bound=0)
 flags.DEFINE_integer("batch_size", 256, "Attack batch size.", lower_bound=1)
@@ -86,6 +96,20 @@ def _attack_settings(config, model):
     return epsilon, norm, step
 
 
+_DATA_FLAGS = ("data_dir", "manual_dir", "tfds_split_train", "tfds_split_test", "image_size",
+               "folder_test_fraction", "max_in_memory_mb")
+
+
+def _data_config(config, dataset):
+    """The run's config (the defaults for a bare .keras file) with `dataset` and the data flags
+    given here in place of its own; its `data_options()` load the data."""
+    from keras_dpnp.config import TrainConfig
+
+    given = {name: flags.FLAGS[name].value for name in _DATA_FLAGS
+             if flags.FLAGS[name].value is not None}
+    return (config or TrainConfig()).with_overrides({"dataset": dataset, **given})
+
+
 def _corruption_settings(dataset, data_dir):
     from keras_dpnp.evaluation.corruptions import CorruptionSettings
 
@@ -115,12 +139,10 @@ def main(argv):
         if dataset is None:
             cli.fail(f"{f.model} is a bare .keras file: pass --dataset (the data set it was "
                      f"trained on)")
-        data_dir = f.data_dir or (config.data_dir if config else None) or None
-        corruption_settings = _corruption_settings(dataset, data_dir)
+        data_options = _data_config(config, dataset).data_options()
+        corruption_settings = _corruption_settings(dataset, data_options["data_dir"])
         model = loading.load_model(source.model_path)
-        splits = load_dataset(
-            dataset, data_dir=data_dir,
-            manual_dir=f.manual_dir or (config.manual_dir if config else None) or None)
+        splits = load_dataset(dataset, **data_options)
         loading.check_fits_data(model, splits.info)
         epsilon, norm, step = _attack_settings(config, model)
         results = robustness.evaluate_robustness(
@@ -136,5 +158,10 @@ def main(argv):
     print(f"report written to {os.path.abspath(paths['json'])}")
 
 
+def run():
+    """The console entry point (`keras-dpnp-...`)."""
+    cli.run(main)
+
+
 if __name__ == "__main__":
-    app.run(main, flags_parser=cli.parse_flags_or_exit)
+    run()

@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_dpnp import data as datasets
-from keras_dpnp import distribute
+from keras_dpnp import distribute, hardware
 from keras_dpnp.backbones import build_backbone
 from keras_dpnp.config import TrainConfig
 from keras_dpnp.evaluation.accuracy import accuracy_under_pgd
@@ -201,6 +201,13 @@ def prepare_run_directory(config: TrainConfig, overwrite=False):
     return run_dir
 
 
+def run_banner(config: TrainConfig, precision_reason):
+    """One line: the run, where it computes, its precision and why, and oneDNN's state."""
+    return (f"[train] {config.run_name}: {config.method} on {config.dataset}, precision "
+            f"{config.precision} ({precision_reason}), oneDNN {distribute.onednn_status()}, "
+            f"{hardware.cpu_model()}")
+
+
 def train(config: TrainConfig, *, verbose="auto", overwrite=False):
     """Trains as `config` says and returns the results dict also written to `results.json`.
 
@@ -210,8 +217,13 @@ def train(config: TrainConfig, *, verbose="auto", overwrite=False):
     # A multi-worker strategy must exist before any other TensorFlow work.
     strategy = distribute.make_strategy(config.strategy)
     distribute.check_global_batch(config.batch_size, strategy)
+    precision, precision_reason = distribute.resolve_precision(config.precision)
+    # config.json records the precision the run computes in, so `auto` runs stay comparable.
+    config = dataclasses.replace(config, precision=precision)
+    if verbose:
+        print(run_banner(config, precision_reason), flush=True)
     splits = datasets.load_dataset(
-        config.dataset, data_dir=config.data_dir or None, manual_dir=config.manual_dir or None,
+        config.dataset, **config.data_options(),
         validation_fraction=config.validation_fraction, seed=config.seed)
     info = splits.info
     if len(splits.train[1]) < config.batch_size:
@@ -270,6 +282,7 @@ def train(config: TrainConfig, *, verbose="auto", overwrite=False):
         "name": config.run_name,
         "dataset": config.dataset,
         "data_source": info.source,
+        "class_names": list(info.class_names),
         "method": config.method,
         "backbone": config.backbone,
         "epsilon": config.epsilon,
@@ -285,6 +298,9 @@ def train(config: TrainConfig, *, verbose="auto", overwrite=False):
         "epochs": config.epochs,
         "train_seconds": round(train_seconds, 1),
         "seed": config.seed,
+        "precision": precision,
+        "precision_reason": precision_reason,
+        "onednn": distribute.onednn_status(),
     }
     write_text(os.path.join(run_dir, "results.json"), json.dumps(results, indent=2) + "\n")
     return results

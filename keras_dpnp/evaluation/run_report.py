@@ -25,8 +25,7 @@ def evaluate_run(run_dir, suite="headline", *, checkpoint="best", seed=0, batch_
                 previous.get("model", {}).get("path")) == (suite, seed, source.model_path):
             return previous
     model = loading.load_model(source.model_path)
-    splits = load_dataset(config.dataset, data_dir=config.data_dir or None,
-                          manual_dir=config.manual_dir or None)
+    splits = load_dataset(config.dataset, **config.data_options())
     loading.check_fits_data(model, splits.info)
     results = robustness.evaluate_robustness(
         model, *splits.test, epsilon=config.epsilon, norm=config.attack_norm, suite=suite,

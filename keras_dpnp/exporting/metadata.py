@@ -28,8 +28,9 @@ RESULT_KEYS = ("dataset", "data_source", "test_examples", "attack", "epsilon",
                "clean_accuracy", "pgd_accuracy")
 
 
-def class_names_for(model, config, given=None):
-    """(class names, where they came from): `given`, else the run's dataset, else the indices."""
+def class_names_for(model, config, given=None, results=None):
+    """(class names, where they came from): `given`, else the run's catalog dataset's, else
+    those its results.json recorded (`tfds:` and `folder:` data), else the indices."""
     count = model.num_classes
     if given is not None:
         names = [str(name) for name in given]
@@ -41,6 +42,9 @@ def class_names_for(model, config, given=None):
     entry = CATALOG.get(dataset)
     if entry and entry.class_names and len(entry.class_names) == count:
         return list(entry.class_names), f"dataset {dataset}"
+    recorded = (results or {}).get("class_names")
+    if recorded and len(recorded) == count:
+        return [str(name) for name in recorded], f"dataset {dataset} (the run's results.json)"
     return [str(index) for index in range(count)], "class indices (names unknown)"
 
 

@@ -71,7 +71,8 @@ def export_model(model, out_dir, export_formats=tuple(formats.FORMATS), *, check
     options = formats.ExportOptions(opset=opset, saved_model_version=saved_model_version)
     check_destination(out_dir, overwrite)
     source = _as_source(model, checkpoint)
-    labels, labels_source = class_names_for(source.model, source.config, class_names)
+    labels, labels_source = class_names_for(source.model, source.config, class_names,
+                                            source.results)
     options = dataclasses.replace(options, summary=summary(source.model, labels))
     serving_model = float32_copy(source.model)
     probes = make_probes(serving_model, probe_count, seed)
