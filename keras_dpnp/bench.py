@@ -145,7 +145,10 @@ def main(argv):
     precisions = _precisions(f.precisions, environment)
     cases = _cases(f, precisions, shape)
     with_pytorch, environment["pytorch"] = _pytorch_side(f.pytorch, environment)
-    threads = f.threads or len(os.sched_getaffinity(0))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = f.threads or cores
+    environment["threads"] = {"tensorflow": f.threads or "default (every core)",
+                              "pytorch": threads if with_pytorch else None}
     dtypes = sorted({benchmarking.matmul_dtype(p) for p in precisions})
     peaks = {dtype: benchmarking.matmul_gflops(dtype, f.matmul_size) for dtype in dtypes}
     rows = []

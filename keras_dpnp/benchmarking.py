@@ -205,7 +205,6 @@ def environment():
         "cpu_model": hardware.cpu_model(),
         "cpu_isa": hardware.isa_summary(flags),
         "cpu_cores": os.cpu_count(),
-        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads() or "default",
         "onednn": distribute.onednn_status(),
         "auto_precision": distribute.resolve_precision("auto"),
         "tensorflow": tf.__version__,

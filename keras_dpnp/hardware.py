@@ -65,5 +65,5 @@ def auto_precision(cpu_flag_set, gpu_capabilities=()):
         return "float32", f"GPU compute capability {lowest[0]}.{lowest[1]} < 8.0"
     native = [flag for flag in NATIVE_BFLOAT16_FLAGS if flag in cpu_flag_set]
     if native:
-        return "mixed_bfloat16", f"CPU computes bfloat16 natively ({', '.join(native)})"
-    return "float32", f"CPU has no native bfloat16 (no {' or '.join(NATIVE_BFLOAT16_FLAGS)})"
+        return "mixed_bfloat16", f"CPU computes bfloat16 natively: {', '.join(native)}"
+    return "float32", f"CPU has no native bfloat16: no {' or '.join(NATIVE_BFLOAT16_FLAGS)}"
