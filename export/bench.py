@@ -13,6 +13,10 @@ import json
 import os
 import tempfile
 
+# keras_dpnp first: its start-up settings (keras_dpnp.startup) must precede TensorFlow's loading.
+import keras_dpnp  # noqa: F401
+
+# isort: split
 import tensorflow as tf
 from absl import app, flags, logging
 

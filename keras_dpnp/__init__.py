@@ -1,5 +1,11 @@
 """keras_dpnp: adversarially trained Deep Positive-Negative Prototypes (Adv-DPNP) in Keras 3."""
 
+# First, before TensorFlow loads: the entry points' TensorFlow settings (keras_dpnp.startup).
+from keras_dpnp import startup
+
+startup.prepare_entry_point()
+
+# ruff: noqa: E402 (the imports below must follow the start-up settings)
 from keras_dpnp import losses
 from keras_dpnp.attacks import PGDConfig, pgd
 from keras_dpnp.backbones import BACKBONES, build_backbone

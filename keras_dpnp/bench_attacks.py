@@ -9,7 +9,7 @@ depends on how many points survive each stage, so its robust accuracy is printed
 Prints figures only; the measurements are `keras_dpnp.benchmarks.attacks`.
 """
 
-from absl import app, flags
+from absl import flags
 
 from keras_dpnp import cli
 
@@ -73,5 +73,10 @@ def main(argv):
         )
 
 
+def run():
+    """The console entry point (`keras-dpnp-...`)."""
+    cli.run(main)
+
+
 if __name__ == "__main__":
-    app.run(main, flags_parser=cli.parse_flags_or_exit)
+    run()

@@ -3,7 +3,7 @@
 import os
 import sys
 
-from absl import flags
+from absl import app, flags
 
 
 def _program():
@@ -27,3 +27,8 @@ def fail(message):
     """Prints a one-line error and exits with status 1."""
     print(f"{_program()}: error: {message}", file=sys.stderr)
     sys.exit(1)
+
+
+def run(main):
+    """Runs an absl `main` with one-line flag errors (the body of every entry point)."""
+    app.run(main, flags_parser=parse_flags_or_exit)

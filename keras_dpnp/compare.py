@@ -12,7 +12,7 @@ puts those columns in the table; `--nofinal_test` trains for a choice made on va
 
 import os
 
-from absl import app, flags
+from absl import flags
 
 from keras_dpnp import cli
 from keras_dpnp.config import config_from_flags, define_flags
@@ -53,5 +53,10 @@ def main(argv):
     print(f"comparison written to {os.path.join(folder, 'comparison.md')}")
 
 
+def run():
+    """The console entry point (`keras-dpnp-...`)."""
+    cli.run(main)
+
+
 if __name__ == "__main__":
-    app.run(main, flags_parser=cli.parse_flags_or_exit)
+    run()

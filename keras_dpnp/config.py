@@ -16,12 +16,20 @@ from absl import flags
 from keras_dpnp import losses
 from keras_dpnp.attacks.pgd import NORMS, PGDConfig
 from keras_dpnp.backbones import BACKBONES
-from keras_dpnp.data import DATASETS
+from keras_dpnp.data import DATASET_FORMS, check_dataset_name, parse_image_size
 from keras_dpnp.heads import HEADS, LOGIT_FORMS, PROTOTYPE_INITS
 from keras_dpnp.methods import ALIGN_TARGETS, METHODS, LossForm, LossWeights, get_method
-from keras_dpnp.training.distribute import PRECISIONS, STRATEGIES
+from keras_dpnp.training.distribute import PRECISION_CHOICES, STRATEGIES, resolve_precision
 
 OPTIMIZERS = ("sgd", "adam")
+# The data options that only some kinds of --dataset read, with the prefixes of those kinds.
+_SOURCE_OPTIONS = {
+    "tfds_split_train": ("tfds:",),
+    "tfds_split_test": ("tfds:",),
+    "image_size": ("tfds:", "folder:"),
+    "folder_test_fraction": ("folder:",),
+    "max_in_memory_mb": ("folder:",),
+}
 LR_SCHEDULES = ("cosine", "piecewise", "constant")
 
 
@@ -38,12 +46,42 @@ class TrainConfig:
 
     name: str = _field("", "Run name; default: the flagfile's name, else the method.")
     # Data.
-    dataset: str = _field("digits", "Data set.", choices=DATASETS)
+    dataset: str = _field(
+        "digits",
+        f"Data set: {', '.join(DATASET_FORMS)} (any TFDS "
+        "image-classification set, or a folder with one subfolder of images "
+        "per class, optionally inside train/ and test/).",
+    )
     data_dir: str = _field("", "Folder of prepared TFDS data (offline use); empty: TFDS default.")
     manual_dir: str = _field("", "Folder holding the original data set archives (offline use).")
     validation_fraction: float = _field(
         0.1,
         "Fraction of the training set held out (stratified, seeded) for validation.",
+        minimum=0.0,
+    )
+    tfds_split_train: str = _field(
+        "train",
+        "With --dataset=tfds:<name>: the TFDS split trained on; slices work, e.g. train[:90%].",
+    )
+    tfds_split_test: str = _field(
+        "test",
+        "With --dataset=tfds:<name>: the TFDS split tested on, e.g. validation or train[90%:].",
+    )
+    image_size: str = _field(
+        "",
+        "With tfds: or folder: data: resize every image to SIDE or "
+        "HEIGHT,WIDTH pixels; empty: the images' own (common) size.",
+    )
+    folder_test_fraction: float = _field(
+        0.2,
+        "With --dataset=folder:<path> that has no test/ folder: the share held out "
+        "(stratified, fixed seed 0) as the test set.",
+        above=0.0,
+    )
+    max_in_memory_mb: float = _field(
+        4096.0,
+        "With --dataset=folder:<path>: a split whose decoded images take more MB is "
+        "streamed from disk instead of held in memory.",
         minimum=0.0,
     )
     # Model.
@@ -140,10 +178,11 @@ class TrainConfig:
         choices=STRATEGIES,
     )
     precision: str = _field(
-        "float32",
-        "Keras dtype policy; mixed policies keep the attack's "
-        "perturbation, the head, logits and losses in float32.",
-        choices=PRECISIONS,
+        "auto",
+        "Keras dtype policy; auto: mixed_bfloat16 where the hardware computes bfloat16 "
+        "natively (AMX or AVX-512-BF16 CPUs, GPUs of compute capability >= 8.0), else float32. "
+        "Mixed policies keep the attack's perturbation, the head, logits and losses in float32.",
+        choices=PRECISION_CHOICES,
     )
     sync_batchnorm: bool = _field(False, "BatchNorm statistics over all replicas' batches.")
 
@@ -161,7 +200,36 @@ class TrainConfig:
                 raise ValueError(f"--{f.name} must be > {meta['above']}, got {value}")
         if self.validation_fraction >= 1:
             raise ValueError(f"--validation_fraction must be < 1, got {self.validation_fraction}")
+        self._check_data_source()
         get_method(self.method).head_for(self.head)
+
+    def _check_data_source(self):
+        """Raises ValueError for a bad --dataset, --image_size or test fraction, or for a data
+        option that the chosen kind of data set does not read."""
+        check_dataset_name(self.dataset)
+        parse_image_size(self.image_size)
+        if self.folder_test_fraction >= 1:
+            raise ValueError(f"--folder_test_fraction must be < 1, got {self.folder_test_fraction}")
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        for name, prefixes in _SOURCE_OPTIONS.items():
+            if getattr(self, name) != defaults[name] and not self.dataset.startswith(prefixes):
+                kinds = " or ".join(f"--dataset={prefix}..." for prefix in prefixes)
+                raise ValueError(
+                    f"--{name} applies only to {kinds}; drop it for --dataset={self.dataset}"
+                )
+
+    def data_options(self):
+        """The keyword arguments of `keras_dpnp.data.load_dataset` this config sets (all but
+        the validation split)."""
+        return {
+            "data_dir": self.data_dir or None,
+            "manual_dir": self.manual_dir or None,
+            "tfds_split_train": self.tfds_split_train,
+            "tfds_split_test": self.tfds_split_test,
+            "image_size": parse_image_size(self.image_size),
+            "folder_test_fraction": self.folder_test_fraction,
+            "max_in_memory_mb": self.max_in_memory_mb,
+        }
 
     @property
     def run_name(self):
@@ -224,16 +292,22 @@ class TrainConfig:
     def to_json(self):
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
+    def with_resolved_precision(self):
+        """A copy whose `precision` is what `auto` resolves to on this machine."""
+        return dataclasses.replace(self, precision=resolve_precision(self.precision)[0])
+
     def matches_saved(self, text):
         """Whether a saved `config.json` describes this same run.
 
         Fields added to `TrainConfig` after that file was written take their defaults, which
-        keep the earlier behaviour, so an older run still counts as the same run.
+        keep the earlier behaviour, so an older run still counts as the same run. Precisions are
+        compared as resolved here: a run saved as float32 matches `auto` where auto picks float32.
         """
         try:
-            return TrainConfig.from_json(text) == self
+            saved = TrainConfig.from_json(text)
         except (ValueError, TypeError):
             return False
+        return saved.with_resolved_precision() == self.with_resolved_precision()
 
     @classmethod
     def from_json(cls, text):

@@ -14,7 +14,7 @@ library call is `keras_dpnp.evaluation.run_report.evaluate_model`.
 
 import os
 
-from absl import app, flags
+from absl import flags
 
 from keras_dpnp import cli
 from keras_dpnp.config import parse_number
@@ -61,6 +61,32 @@ flags.DEFINE_string(
 flags.DEFINE_string("dataset", None, "Data set (needed for a bare .keras file; overrides a run's).")
 flags.DEFINE_string("data_dir", None, "Prepared TFDS data folder; default: the run's.")
 flags.DEFINE_string("manual_dir", None, "Folder of original archives; default: the run's.")
+flags.DEFINE_string(
+    "tfds_split_test",
+    None,
+    "TFDS split of a --dataset=tfds:<name> to evaluate on; default: the run's, else test.",
+)
+flags.DEFINE_string(
+    "tfds_split_train",
+    None,
+    "TFDS training split of a tfds: data set (its images' statistics); default: the run's, "
+    "else train.",
+)
+flags.DEFINE_string(
+    "image_size",
+    None,
+    "Resize tfds: or folder: images to SIDE or HEIGHT,WIDTH; default: the run's.",
+)
+flags.DEFINE_string(
+    "folder_test_fraction",
+    None,
+    "Held-out test share of a folder: data set without test/; default: the run's, else 0.2.",
+)
+flags.DEFINE_string(
+    "max_in_memory_mb",
+    None,
+    "Stream folder: splits larger than this from disk; default: the run's, else 4096.",
+)
 flags.DEFINE_integer("seed", 0, "Seed of the subset and the attacks' random starts.", lower_bound=0)
 flags.DEFINE_integer("batch_size", 256, "Attack batch size.", lower_bound=1)
 flags.DEFINE_enum(
@@ -83,6 +109,18 @@ flags.DEFINE_list(
 )
 flags.DEFINE_list("severities", None, "Comma-separated subset of severities 1..5; default: all.")
 flags.mark_flag_as_required("model")
+
+
+# The data flags that override a run's own data settings.
+_DATA_FLAGS = (
+    "data_dir",
+    "manual_dir",
+    "tfds_split_train",
+    "tfds_split_test",
+    "image_size",
+    "folder_test_fraction",
+    "max_in_memory_mb",
+)
 
 
 def _number(name, text):
@@ -121,8 +159,7 @@ def main(argv):
             f.suite,
             checkpoint=f.checkpoint,
             dataset=f.dataset,
-            data_dir=f.data_dir,
-            manual_dir=f.manual_dir,
+            data_flags={name: f[name].value for name in _DATA_FLAGS if f[name].value is not None},
             epsilon=_number("epsilon", f.epsilon) if f.epsilon else None,
             norm=f.norm,
             step_size=_number("step_size", f.step_size) if f.step_size else None,
@@ -139,5 +176,10 @@ def main(argv):
     print(f"report written to {os.path.abspath(paths['json'])}")
 
 
+def run():
+    """The console entry point (`keras-dpnp-...`)."""
+    cli.run(main)
+
+
 if __name__ == "__main__":
-    app.run(main, flags_parser=cli.parse_flags_or_exit)
+    run()

@@ -8,6 +8,7 @@ import tensorflow as tf
 from keras_dpnp import compat, losses, methods
 from keras_dpnp.attacks.pgd import PGDConfig, pgd
 from keras_dpnp.backbones.folding import FoldedInference
+from keras_dpnp.backbones.normalization import unit_range_pixels
 from keras_dpnp.heads import LinearHead, PrototypeHead
 
 # Scales the attack objective of a float16 model so that input gradients do not underflow.
@@ -50,6 +51,9 @@ def _for_keras_reduction(results):
 @keras.saving.register_keras_serializable(package="keras_dpnp")
 class AdvDPNP(keras.Model):
     """Backbone `f` (images in [0, 1] -> features z) and a head (features -> logits).
+
+    Images may also come as uint8 in 0..255 (as `load_dataset` returns them): `call`,
+    `features`, `predict`, `fit` and `evaluate` divide them by 255 first.
 
     `method` picks how a batch becomes a loss (`keras_dpnp.methods.METHODS`); for `adv_dpnp`
     the training step crafts PGD examples with BatchNorm in inference mode, then applies the
@@ -161,10 +165,10 @@ class AdvDPNP(keras.Model):
         self.built = True
 
     def call(self, inputs, training=False):
-        return self.head(self.backbone(inputs, training=training))
+        return self.head(self.backbone(unit_range_pixels(inputs), training=training))
 
     def features(self, inputs, training=False):
-        return self.backbone(inputs, training=training)
+        return self.backbone(unit_range_pixels(inputs), training=training)
 
     def class_vectors(self):
         """Prototypes `C` [K, d] (prototype head) or the linear head's class weights [K, d]."""
@@ -229,7 +233,7 @@ class AdvDPNP(keras.Model):
 
     def train_step(self, data):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
-        x = tf.cast(x, tf.float32)
+        x = unit_range_pixels(x)
         x_adv = None
         if self.method.attack_objective is not None:
             epsilon = self.attack_config.epsilon * self.epsilon_warmup
@@ -295,7 +299,7 @@ class AdvDPNP(keras.Model):
 
     def test_step(self, data):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
-        x = tf.cast(x, tf.float32)
+        x = unit_range_pixels(x)
         self.clean_accuracy_tracker.update_state(y, self(x, training=False))
         results = {"clean_accuracy": self.clean_accuracy_tracker.result()}
         if self.eval_attack_config is not None:

@@ -5,7 +5,7 @@ flagfile. The run directory receives config.json, last.keras, history.csv, Tenso
 results.json.
 """
 
-from absl import app, flags
+from absl import flags
 
 from keras_dpnp import cli
 from keras_dpnp.config import config_from_flags, define_flags
@@ -38,5 +38,10 @@ def main(argv):
     print(f"results written to {config.run_dir}/results.json")
 
 
+def run():
+    """The console entry point (`keras-dpnp-...`)."""
+    cli.run(main)
+
+
 if __name__ == "__main__":
-    app.run(main, flags_parser=cli.parse_flags_or_exit)
+    run()

@@ -4,6 +4,7 @@ import math
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
 
@@ -15,6 +16,26 @@ def _as_float_tuple(value, argument_name):
     if not all(math.isfinite(v) for v in values):
         raise ValueError(f"`{argument_name}` must be finite, got {values}.")
     return values
+
+
+def unit_range_pixels(images):
+    """Images as float32 pixels in [0, 1]: uint8 images (0..255) are divided by 255.
+
+    Floating images are taken to be in [0, 1] already and are only cast. Other integer types
+    are refused, since their scale is unknown.
+
+    Raises:
+        TypeError: for integer images that are not uint8.
+    """
+    images = tf.convert_to_tensor(images)
+    if images.dtype == tf.uint8:
+        return tf.cast(images, tf.float32) / 255.0
+    if not images.dtype.is_floating:
+        raise TypeError(
+            f"images of dtype {images.dtype.name} have no known pixel scale; pass "
+            "uint8 images in 0..255 or floating images in [0, 1]"
+        )
+    return tf.cast(images, tf.float32)
 
 
 @keras.saving.register_keras_serializable(package="keras_dpnp")

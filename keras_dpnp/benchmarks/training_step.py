@@ -8,18 +8,19 @@ gradients costs 2F (input and weight gradients), one that needs only the input g
 casts) is not counted, so the achieved figure is a lower bound on the work done.
 """
 
-import concurrent.futures
 import dataclasses
-import multiprocessing
+import json
 import os
-import platform
 import resource
+import subprocess
+import sys
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_dpnp import hardware, torch_steps
 from keras_dpnp.backbones import build_backbone
 from keras_dpnp.methods import get_method
 from keras_dpnp.model import AdvDPNP
@@ -85,11 +86,12 @@ class Case:
     precision: str = "float32"
     step: str = "adv_dpnp"
     batch_size: int = 128
-    image_size: int = 32
+    image_shape: tuple = (32, 32, 3)
     width: float = 1.0
     attack_steps: int = 10
     warmup_steps: int = 1
     timed_steps: int = 3
+    threads: int = 0  # intra- and inter-op threads; 0: TensorFlow's defaults (every core)
 
     def __post_init__(self):
         if self.step not in STEPS:
@@ -99,16 +101,25 @@ class Case:
                 f"--precisions: unknown precision {self.precision!r}; choose from "
                 f"{list(distribute.PRECISIONS)}"
             )
-        for name in ("batch_size", "image_size", "attack_steps", "warmup_steps", "timed_steps"):
+        for name in ("batch_size", "attack_steps", "warmup_steps", "timed_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        if len(self.image_shape) != 3 or min(self.image_shape) < 1:
+            raise ValueError(f"--image_shape must be height,width,channels, got {self.image_shape}")
+
+
+def pixel_statistics(channels):
+    """(mean, std) of the synthetic images' normalisation: CIFAR-10's for RGB, else 0.5."""
+    if channels == 3:
+        return CIFAR_MEAN, CIFAR_STD
+    return (0.5,) * channels, (0.5,) * channels
 
 
 def _build(case):
-    shape = (case.image_size, case.image_size, 3)
     options = {"width": case.width} if case.width != 1.0 else {}
+    mean, std = pixel_statistics(case.image_shape[2])
     with distribute.precision_policy(case.precision):
-        backbone = build_backbone(case.backbone, shape, mean=CIFAR_MEAN, std=CIFAR_STD, **options)
+        backbone = build_backbone(case.backbone, case.image_shape, mean=mean, std=std, **options)
         method = STEP_METHODS[case.step]
         attack = get_method(method).training_attack(
             epsilon=8 / 255, step_size=2 / 255, steps=case.attack_steps
@@ -132,10 +143,14 @@ def run_case(case):
 
     Run each case in a fresh process for a meaningful peak-memory figure on CPU.
     """
+    if case.threads:
+        # Both pools: with one thread each the process computes on one core, as PyTorch does.
+        tf.config.threading.set_intra_op_parallelism_threads(case.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(case.threads)
     keras.utils.set_random_seed(0)
     model = _build(case)
     rng = np.random.default_rng(0)
-    images = rng.random((case.batch_size, case.image_size, case.image_size, 3), dtype=np.float32)
+    images = rng.random((case.batch_size, *case.image_shape), dtype=np.float32)
     labels = rng.integers(0, 10, case.batch_size)
     batches = iter(tf.data.Dataset.from_tensors((images, labels)).repeat())
     traces = 0
@@ -154,11 +169,12 @@ def run_case(case):
         model.train_function(batches)
         float(loss_tracker.result())
     traces_after_warmup = traces
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for _ in range(case.timed_steps):
         model.train_function(batches)
     float(loss_tracker.result())
     seconds = (time.perf_counter() - started) / case.timed_steps
+    cpu_seconds = (time.process_time() - cpu_started) / case.timed_steps
     memory, memory_kind = _peak_memory()
     flops = forward_flops(model)
     passes = step_forward_passes(case.step, case.attack_steps)
@@ -167,6 +183,7 @@ def run_case(case):
         **dataclasses.asdict(case),
         "attack": "none" if case.step == "clean" else f"PGD-{case.attack_steps}",
         "seconds_per_step": seconds,
+        "cpu_seconds_per_step": cpu_seconds,
         "images_per_second": images_per_second,
         "seconds_per_50k_epoch": EPOCH_IMAGES / images_per_second,
         "forward_gflop_per_image": flops / 1e9,
@@ -179,17 +196,6 @@ def run_case(case):
     }
 
 
-def _cpu_name():
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def environment():
     """What the figures depend on: device, software, cores and the load when measured."""
     gpus = tf.config.list_logical_devices("GPU")
@@ -199,11 +205,16 @@ def environment():
         )
         device = details.get("device_name", "GPU")
     else:
-        device = _cpu_name()
+        device = hardware.cpu_model()
+    flags = hardware.cpu_flags()
     return {
         "device": device,
         "gpus": len(gpus),
+        "cpu_model": hardware.cpu_model(),
+        "cpu_isa": hardware.isa_summary(flags),
         "cpu_cores": os.cpu_count(),
+        "onednn": distribute.onednn_status(),
+        "auto_precision": distribute.resolve_precision("auto"),
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
         "load_average_1min": os.getloadavg()[0],
@@ -227,56 +238,60 @@ def add_peak_fractions(rows, peaks):
 
 
 def markdown_table(rows):
-    """The result rows as a Markdown table."""
+    """The result rows as a Markdown table (PyTorch's columns empty where it was not run)."""
     lines = [
-        "| model | precision | step | img/s | s/step | s/50k epoch | GFLOP/s | "
-        "% of matmul peak | peak memory MiB | retraces |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        (
+            "| model | image | precision | step | img/s | PyTorch img/s | × PyTorch | "
+            "× PyTorch, CPU time | s/step | s/50k epoch | GFLOP/s | % of matmul peak | "
+            "peak memory MiB | retraces |"
+        ),
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         step = row["step"] if row["step"] == "clean" else f"{row['step']} {row['attack']}"
+        torch_row = row.get("pytorch") or {}
+        theirs = f"{torch_row['images_per_second']:.1f}" if torch_row else "—"
+        ratio = f"{torch_row['ratio']:.2f}" if torch_row else "—"
+        cpu_ratio = f"{torch_row['cpu_time_ratio']:.2f}" if torch_row else "—"
         lines.append(
-            f"| {row['backbone']} | {row['precision']} | {step} | "
-            f"{row['images_per_second']:.1f} | {row['seconds_per_step']:.3f} | "
-            f"{row['seconds_per_50k_epoch']:.0f} | {row['achieved_gflops']:.0f} | "
-            f"{100 * row['fraction_of_matmul_peak']:.0f} | {row['peak_memory_mib']:.0f} | "
-            f"{row['retraces_after_first_step']} |"
+            f"| {row['backbone']} | {'×'.join(map(str, row['image_shape']))} | "
+            f"{row['precision']} | {step} | {row['images_per_second']:.1f} | {theirs} | "
+            f"{ratio} | {cpu_ratio} | {row['seconds_per_step']:.3f} | "
+            f"{row['seconds_per_50k_epoch']:.0f} | "
+            f"{row['achieved_gflops']:.0f} | {100 * row['fraction_of_matmul_peak']:.0f} | "
+            f"{row['peak_memory_mib']:.0f} | {row['retraces_after_first_step']} |"
         )
     return "\n".join(lines)
 
 
-def default_precisions(environment):
-    """float32 and mixed_bfloat16, plus mixed_float16 where there is a GPU."""
-    return ["float32", "mixed_bfloat16"] + (["mixed_float16"] if environment["gpus"] else [])
+def _run_torch_script(args):
+    """The JSON line that `torch_steps.py ARGS` prints, run in its own process."""
+    result = subprocess.run(
+        [sys.executable, torch_steps.__file__, *args], capture_output=True, text=True, check=False
+    )
+    if result.returncode:
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"the PyTorch side failed: {last}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def run_isolated(case):
-    """`run_case` in a fresh process: its own peak memory, dtype policy and thread pools."""
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
-        return pool.submit(run_case, case).result()
+def pytorch_probe():
+    """{'version': PyTorch's version}, or {'unavailable': why the PyTorch side is skipped}."""
+    return _run_torch_script(["--probe"])
 
 
-def measure(cases, environment, matmul_size=4096, progress=None):
-    """Runs every case in its own process and times the matmul peak of each compute dtype.
+def run_pytorch_case(case, threads):
+    """`case` timed with the PyTorch version of its step, on `threads` threads: a result row."""
+    return _run_torch_script([json.dumps({**dataclasses.asdict(case), "threads": threads})])
 
-    Returns the JSON-ready report: the environment, the peaks, how FLOPs are counted and one
-    row per case; `progress(line)` is called after each case.
-    """
-    dtypes = sorted({matmul_dtype(case.precision) for case in cases})
-    peaks = {dtype: matmul_gflops(dtype, matmul_size) for dtype in dtypes}
-    rows = []
-    for case in cases:
-        rows.append(run_isolated(case))
-        if progress is not None:
-            progress(
-                f"measured {case.backbone} {case.precision} {case.step}: "
-                f"{rows[-1]['images_per_second']:.1f} img/s"
-            )
-    add_peak_fractions(rows, peaks)
+
+def with_median(runs):
+    """The run whose images/s is the median of `runs` (the lower middle one for an even count),
+    with every run's images/s and CPU seconds per step under `..._runs`."""
+    ordered = sorted(runs, key=lambda run: run["images_per_second"])
+    middle = ordered[(len(ordered) - 1) // 2]
     return {
-        "environment": environment,
-        "matmul_gflops": peaks,
-        "flop_counting": __doc__.split("\n\n", 1)[1].strip(),
-        "results": rows,
+        **middle,
+        "images_per_second_runs": [run["images_per_second"] for run in runs],
+        "cpu_seconds_per_step_runs": [run["cpu_seconds_per_step"] for run in runs],
     }

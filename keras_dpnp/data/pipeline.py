@@ -1,8 +1,9 @@
-"""`make_dataset`: the tf.data input pipeline over in-memory uint8 images."""
+"""`make_dataset`: the tf.data input pipeline over in-memory uint8 images or image files."""
 
 import numpy as np
 import tensorflow as tf
 
+from keras_dpnp.data.image_files import ImageFiles, decode_image_file
 from keras_dpnp.data.info import AUGMENTATIONS
 
 _CROP_PADDING = 4
@@ -29,12 +30,15 @@ def make_dataset(
     value -1; a private one when None) and draws its order and augmentations from that key
     alone. So epoch k's batches are the same in every run with this seed, and a resumed run
     that sets the counter to k - 1 replays them exactly. `batch_size` is the global batch;
-    `drop_remainder` defaults to `training`.
+    `drop_remainder` defaults to `training`. `images` may be `ImageFiles`: the order is then
+    drawn over the file paths and each image is decoded as its element is made, so the batches
+    equal those of the decoded array.
     Yields (float32 images [B, H, W, C] in [0, 1], int64 labels [B]).
     """
-    images = np.asarray(images)
+    streamed = isinstance(images, ImageFiles)
+    images = images if streamed else np.asarray(images)
     labels = np.asarray(labels)
-    if images.dtype != np.uint8 or images.ndim != 4:
+    if not streamed and (images.dtype != np.uint8 or images.ndim != 4):
         raise ValueError(f"images must be uint8 [N, H, W, C], got {images.dtype} {images.shape}.")
     if labels.shape != (len(images),):
         raise ValueError(f"labels must have shape ({len(images)},), got {labels.shape}.")
@@ -48,6 +52,11 @@ def make_dataset(
     labels = labels.astype(np.int64)
     if training:
         dataset = _epoch_keyed(images, labels, augment, seed, epoch_counter)
+    elif streamed:
+        dataset = tf.data.Dataset.from_tensor_slices((images.paths, labels)).map(
+            lambda path, label: (decode_image_file(path, images.image_shape), label),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
     else:
         dataset = tf.data.Dataset.from_tensor_slices((images, labels))
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
@@ -68,7 +77,8 @@ def _epoch_keyed(images, labels, augment, seed, epoch_counter):
     augment_one = (
         None if augment == "none" else _augmenter(images.shape[1:], flip=augment == "crop_flip")
     )
-    all_images, all_labels = tf.constant(images), tf.constant(labels)
+    all_images, read_image = _gatherable(images)
+    all_labels = tf.constant(labels)
     last = len(images) - 1
 
     def one_epoch(_):
@@ -76,7 +86,7 @@ def _epoch_keyed(images, labels, augment, seed, epoch_counter):
 
         def element(position):
             index = tf.random.experimental.index_shuffle(position, key, last)
-            pair = (tf.gather(all_images, index), tf.gather(all_labels, index))
+            pair = (read_image(tf.gather(all_images, index)), tf.gather(all_labels, index))
             if augment_one is None:
                 return pair
             return augment_one(pair, key * [1, _EPOCH_KEY_STRIDE] + [0, position])
@@ -85,6 +95,17 @@ def _epoch_keyed(images, labels, augment, seed, epoch_counter):
 
     epochs = tf.data.Dataset.range(1).flat_map(one_epoch)
     return epochs.apply(tf.data.experimental.assert_cardinality(len(images)))
+
+
+def _gatherable(images):
+    """(tensor the pipeline gathers elements from, function making an element a uint8 image):
+    the images themselves, or the file paths and their decoder."""
+    if isinstance(images, ImageFiles):
+        return (
+            tf.constant(images.paths, tf.string),
+            lambda path: decode_image_file(path, images.image_shape),
+        )
+    return tf.constant(images), lambda image: image
 
 
 def _augmenter(image_shape: tuple[int, int, int], flip: bool):

@@ -19,6 +19,7 @@ from keras_dpnp.attacks import cleverhans_attacks, cw
 from keras_dpnp.attacks.autoattack import autoattack
 from keras_dpnp.attacks.pgd import NORMS, PGDConfig, pgd
 from keras_dpnp.attacks.square import square
+from keras_dpnp.data.image_files import ImageFiles
 from keras_dpnp.evaluation import corruptions, diagnostics, geometry
 
 PGD_STEPS = 20
@@ -491,6 +492,8 @@ def evaluate_robustness(
         model: maps float32 images [N, H, W, C] in [0, 1] to logits (called with
             `training=False`).
         images: uint8 images (scaled by 1/255) or float images in [0, 1]; labels: int [N].
+            `ImageFiles` (a split streamed from disk) need `num_points`: only the subset is
+            decoded into memory.
         epsilon, norm: the attack radius and norm (`linf` or `l2`), pixel scale [0, 1].
         suite: a name in `SUITES`: `quick` (clean, FGSM, PGD-20, CW∞, ε sweep, masking
             diagnostics), `standard` (+ AutoAttack, CW-L2 on 100 points, Square vs white-box),
@@ -514,7 +517,15 @@ def evaluate_robustness(
         raise ValueError(f"num_points must be >= 1 (or None for all), got {num_points}")
     if restarts < 1:
         raise ValueError(f"restarts must be >= 1, got {restarts}")
-    images = _as_float_images(images)
+    streamed = isinstance(images, ImageFiles)
+    if streamed and num_points is None:
+        raise ValueError(
+            f"the test split is streamed from disk ({len(images)} images, "
+            f"{images.nbytes / 2**20:.1f} MB decoded, over --max_in_memory_mb) and the "
+            f"robustness suite holds its points in memory: evaluate a seeded subset "
+            f"(python -m keras_dpnp.evaluate --num_points=N), or raise --max_in_memory_mb"
+        )
+    images = images if streamed else _as_float_images(images)
     labels = np.asarray(labels).astype(np.int64)
     if labels.shape != (len(images),):
         raise ValueError(
@@ -528,9 +539,10 @@ def evaluate_robustness(
     if "corruptions" in spec.parts:
         # Fails now, not after the attacks, when official data is asked for but missing.
         corruption_settings = corruption_settings.resolved()
+    points = _as_float_images(images[chosen].decode()) if streamed else images[chosen]
     ev = Evaluation(
         model=model,
-        images=images[chosen],
+        images=points,
         labels=labels[chosen],
         epsilon=float(epsilon),
         norm=norm,

@@ -3,6 +3,7 @@ unless told otherwise."""
 
 import os
 
+from keras_dpnp.config import TrainConfig
 from keras_dpnp.evaluation import report, robustness
 from keras_dpnp.evaluation.corruptions import CorruptionSettings
 from keras_dpnp.training.run_dir import ROBUSTNESS_FILE, check_fits_data, find_model, load_model
@@ -37,8 +38,7 @@ def evaluate_model(
     *,
     checkpoint="best",
     dataset=None,
-    data_dir=None,
-    manual_dir=None,
+    data_flags=None,
     epsilon=None,
     norm=None,
     step_size=None,
@@ -52,10 +52,11 @@ def evaluate_model(
 ):
     """Evaluates the model at `path` (a run directory or a `.keras` file) on its test split.
 
-    Data set, data folders and the attack default to the run's config (a bare file needs
-    `dataset`; its attack defaults to the model's training attack). `corruptions`: the
-    `CorruptionSettings` fields other than the data set, for the full suite. Writes the report
-    into `out` (default: the run directory, or the file's folder).
+    Data set, data settings and the attack default to the run's config (a bare file needs
+    `dataset`; its attack defaults to the model's training attack). `data_flags`: {flag: text}
+    overriding the run's data settings (`data_dir`, `manual_dir`, `image_size`, ...).
+    `corruptions`: the `CorruptionSettings` fields other than the data set, for the full suite.
+    Writes the report into `out` (default: the run directory, or the file's folder).
 
     Returns:
         (results, Markdown text, {kind: path written}).
@@ -65,14 +66,15 @@ def evaluate_model(
     source = find_model(path, checkpoint)
     config = source.config
     dataset = _dataset_of(source, dataset)
-    data_dir = data_dir or (config.data_dir if config else None) or None
-    settings = CorruptionSettings(dataset=dataset, data_dir=data_dir, **(corruptions or {}))
-    model = load_model(source.model_path)
-    splits = load_dataset(
-        dataset,
-        data_dir=data_dir,
-        manual_dir=manual_dir or (config.manual_dir if config else None) or None,
+    data_config = (config or TrainConfig()).with_overrides(
+        {"dataset": dataset, **(data_flags or {})}
     )
+    data_options = data_config.data_options()
+    settings = CorruptionSettings(
+        dataset=dataset, data_dir=data_options["data_dir"], **(corruptions or {})
+    )
+    model = load_model(source.model_path)
+    splits = load_dataset(dataset, **data_options)
     check_fits_data(model, splits.info)
     trained = config.train_attack() if config else getattr(model, "attack_config", None)
     epsilon, norm, step_size = attack_settings(trained, epsilon, norm, step_size)

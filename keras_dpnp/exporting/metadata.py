@@ -33,8 +33,9 @@ RESULT_KEYS = (
 )
 
 
-def class_names_for(model, dataset=None, given=None):
-    """(class names, where they came from): `given`, else the run's dataset, else the indices."""
+def class_names_for(model, dataset=None, given=None, results=None):
+    """(class names, where they came from): `given`, else the run's catalog dataset's, else
+    those its results.json recorded (`tfds:` and `folder:` data), else the indices."""
     count = model.num_classes
     if given is not None:
         names = [str(name) for name in given]
@@ -47,6 +48,9 @@ def class_names_for(model, dataset=None, given=None):
     entry = CATALOG.get(dataset)
     if entry and entry.class_names and len(entry.class_names) == count:
         return list(entry.class_names), f"dataset {dataset}"
+    recorded = (results or {}).get("class_names")
+    if recorded and len(recorded) == count:
+        return [str(name) for name in recorded], f"dataset {dataset} (the run's results.json)"
     return [str(index) for index in range(count)], "class indices (names unknown)"
 
 

@@ -109,7 +109,9 @@ def export_model(
     check_destination(out_dir, overwrite)
     model, source, run_files = load_for_export(model, checkpoint)
     dataset = source.config.dataset if source and source.config else None
-    labels, labels_source = class_names_for(model, dataset, class_names)
+    labels, labels_source = class_names_for(
+        model, dataset, class_names, run_files.get(RESULTS_FILE)
+    )
     options = dataclasses.replace(options, summary=summary(model, labels))
     serving_model = float32_copy(model)
     probes = make_probes(serving_model, probe_count, seed)

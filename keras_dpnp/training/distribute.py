@@ -13,8 +13,12 @@ import os
 import keras
 import tensorflow as tf
 
+from keras_dpnp import hardware, startup
+
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+# `auto` resolves to one of PRECISIONS on the machine at hand (`resolve_precision`).
+PRECISION_CHOICES = ("auto",) + PRECISIONS
 
 
 class HardwareSetupError(ValueError):
@@ -83,15 +87,44 @@ def shard_by_example(dataset):
     return dataset.with_options(options)
 
 
+def gpu_compute_capabilities():
+    """(major, minor) compute capability of every visible GPU."""
+    return [
+        tuple(tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0)))
+        for gpu in tf.config.list_physical_devices("GPU")
+    ]
+
+
+def resolve_precision(name):
+    """(precision, reason): `name` itself, or for `auto` the choice of `hardware.auto_precision`
+    (mixed_bfloat16 only where the hardware computes bfloat16 natively, else float32)."""
+    if name not in PRECISION_CHOICES:
+        raise ValueError(f"--precision={name!r} is not one of {list(PRECISION_CHOICES)}")
+    if name != "auto":
+        return name, "chosen explicitly"
+    return hardware.auto_precision(hardware.cpu_flags(), gpu_compute_capabilities())
+
+
+def onednn_status():
+    """'on' or 'off': whether TensorFlow runs its oneDNN CPU kernels, and who decided."""
+    from tensorflow.python.util import _pywrap_util_port
+
+    state = "on" if _pywrap_util_port.IsMklEnabled() else "off"
+    value = os.environ.get(startup.ONEDNN_VARIABLE)
+    if value is None:
+        return f"{state} (TensorFlow's default on this CPU)"
+    setter = "keras_dpnp" if startup.applied_settings.get(startup.ONEDNN_VARIABLE) else "the user"
+    return f"{state} ({startup.ONEDNN_VARIABLE}={value}, set by {setter})"
+
+
 @contextlib.contextmanager
 def precision_policy(name):
-    """Sets the global Keras dtype policy to `name` (one of `PRECISIONS`) while inside.
+    """Sets the global Keras dtype policy to `name` (one of `PRECISION_CHOICES`) while inside.
 
     Layers take the policy when they are created, so build the model inside. Under a mixed policy
     Keras wraps the optimizer of a `mixed_float16` model in `LossScaleOptimizer` at `compile`.
     """
-    if name not in PRECISIONS:
-        raise ValueError(f"--precision={name!r} is not one of {list(PRECISIONS)}")
+    name, _ = resolve_precision(name)
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(name)
     try:

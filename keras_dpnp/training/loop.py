@@ -13,6 +13,7 @@ import keras
 import tensorflow as tf
 
 from keras_dpnp import data as datasets
+from keras_dpnp import hardware
 from keras_dpnp.backbones import build_backbone
 from keras_dpnp.config import TrainConfig
 from keras_dpnp.evaluation.accuracy import accuracy_under_pgd
@@ -85,8 +86,7 @@ class _Data:
 def _load_data(config: TrainConfig):
     splits = datasets.load_dataset(
         config.dataset,
-        data_dir=config.data_dir or None,
-        manual_dir=config.manual_dir or None,
+        **config.data_options(),
         validation_fraction=config.validation_fraction,
         seed=config.seed,
     )
@@ -167,11 +167,21 @@ def _final_test(config: TrainConfig, model, splits):
     return accuracy_under_pgd(model, test_ds, attack)
 
 
-def _results(config: TrainConfig, info, history, test, train_seconds):
+def run_banner(config: TrainConfig, precision_reason):
+    """One line: the run, where it computes, its precision and why, and oneDNN's state."""
+    return (
+        f"[train] {config.run_name}: {config.method} on {config.dataset}, precision "
+        f"{config.precision} ({precision_reason}), oneDNN {distribute.onednn_status()}, "
+        f"{hardware.cpu_model()}"
+    )
+
+
+def _results(config: TrainConfig, info, history, test, train_seconds, precision_reason):
     return {
         "name": config.run_name,
         "dataset": config.dataset,
         "data_source": info.source,
+        "class_names": list(info.class_names),
         "method": config.method,
         "backbone": config.backbone,
         "epsilon": config.epsilon,
@@ -191,6 +201,9 @@ def _results(config: TrainConfig, info, history, test, train_seconds):
         "epochs": config.epochs,
         "train_seconds": round(train_seconds, 1),
         "seed": config.seed,
+        "precision": config.precision,
+        "precision_reason": precision_reason,
+        "onednn": distribute.onednn_status(),
     }
 
 
@@ -203,6 +216,11 @@ def train(config: TrainConfig, *, verbose="auto", overwrite=False):
     # A multi-worker strategy must exist before any other TensorFlow work.
     strategy = distribute.make_strategy(config.strategy)
     distribute.check_global_batch(config.batch_size, strategy)
+    precision, precision_reason = distribute.resolve_precision(config.precision)
+    # config.json records the precision the run computes in, so `auto` runs stay comparable.
+    config = dataclasses.replace(config, precision=precision)
+    if verbose:
+        print(run_banner(config, precision_reason), flush=True)
     splits = _load_data(config)
     run = RunDir(config.run_dir)
     run.prepare(config, overwrite)
@@ -222,7 +240,7 @@ def train(config: TrainConfig, *, verbose="auto", overwrite=False):
     ).history
     train_seconds = time.time() - started
     test = _final_test(config, model, splits)
-    results = _results(config, splits.info, history, test, train_seconds)
+    results = _results(config, splits.info, history, test, train_seconds, precision_reason)
     run.write_results(results)
     return results
 

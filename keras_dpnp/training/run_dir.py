@@ -137,11 +137,11 @@ class RunDir:
         return max(values, default=-math.inf)
 
     def finished_results(self, config):
-        """The results of an earlier run of exactly `config` in this folder, or None."""
-        try:
-            same = self.is_run() and self.read_config() == config
-        except ModelLoadError:
+        """The results of an earlier run of the same config in this folder, or None."""
+        if not self.is_run():
             return None
+        with open(self.file(CONFIG_FILE), encoding="utf-8") as f:
+            same = config.matches_saved(f.read())
         return self.read_json(RESULTS_FILE) if same else None
 
     def prepare(self, config, overwrite=False):

@@ -48,6 +48,24 @@ def test_mocked_tfds_dataset_loads_as_arrays(tmp_path, host_reachable, name, num
     assert info.source.startswith(f"TFDS {name}")
 
 
+@pytest.mark.parametrize("name", ["fashion_mnist", "mnist"])
+def test_mocked_tfds_idx_datasets_load_through_tfds_when_data_dir_is_given(
+    tmp_path, host_reachable, name
+):
+    with tfds.testing.mock_data(num_examples=12):
+        splits = load_dataset(name, data_dir=str(tmp_path))
+    assert splits.train[0].shape == (12, 28, 28, 1) and splits.train[0].dtype == np.uint8
+    assert splits.info.augment == "none" and splits.info.source.startswith(f"TFDS {name}")
+
+
+def test_offline_fashion_mnist_message_offers_the_debian_package(tmp_path, host_unreachable):
+    with pytest.raises(DatasetNotFoundError) as error:
+        load_dataset("fashion_mnist", data_dir=str(tmp_path), download=False)
+    message = str(error.value)
+    assert "`apt-get install dataset-fashion-mnist`" in message
+    assert "t10k-labels-idx1-ubyte.gz" in message and "fashion_mnist/3.0.1/" in message
+
+
 def test_mocked_cifar100_has_100_classes(tmp_path, host_reachable):
     with tfds.testing.mock_data(num_examples=5):
         splits = load_dataset("cifar100", data_dir=str(tmp_path))

@@ -6,7 +6,9 @@ import os
 import keras
 import numpy as np
 import onnx
+import onnxruntime
 import pytest
+import tensorflow as tf
 
 from export_helpers import (
     BACKBONE_OPTIONS,
@@ -160,3 +162,18 @@ def test_mixed_precision_model_serves_in_float32(tmp_path, mixed_bfloat16):
     assert np.max(np.abs(np.asarray(model(images)) - float32_logits)) > 10 * TOLERANCE
     reloaded = keras.saving.load_model(os.path.join(out, "model.keras"))
     assert reloaded.backbone.get_layer("conv1").dtype_policy.name == "mixed_bfloat16"
+
+
+def test_artefacts_refuse_uint8_images_by_dtype(tmp_path):
+    out = str(tmp_path / "export")
+    export_model(tiny_model(), out, "saved_model,onnx")
+    images = np.full((2, 8, 8, 1), 200, np.uint8)
+    with pytest.raises(
+        (TypeError, ValueError, tf.errors.InvalidArgumentError), match="uint8|float"
+    ):
+        reload_saved_model(out)(images)
+    with pytest.raises(
+        onnxruntime.capi.onnxruntime_pybind11_state.InvalidArgument,
+        match=r"Actual: \(tensor\(uint8\)\).*expected: \(tensor\(float\)\)",
+    ):
+        reload_onnx(out)(images)
