@@ -190,11 +190,9 @@ def test_cli_names_the_bad_file_of_an_image_folder(tmp_path):
 
 def test_export_takes_the_class_names_a_folder_run_recorded():
     model = types.SimpleNamespace(num_classes=2)
-    names, source = class_names_for(
-        model, {"dataset": "folder:pets"}, results={"class_names": ["cat", "dog"]}
-    )
+    names, source = class_names_for(model, "folder:pets", results={"class_names": ["cat", "dog"]})
     assert names == ["cat", "dog"] and "folder:pets" in source
     names, source = class_names_for(
-        model, {"dataset": "folder:pets"}, results={"class_names": ["cat", "dog", "owl"]}
+        model, "folder:pets", results={"class_names": ["cat", "dog", "owl"]}
     )
     assert names == ["0", "1"] and source == "class indices (names unknown)"
