@@ -55,8 +55,8 @@ print(json.dumps(errors))
 def quoted_commands():
     """{CLI module: [(document, arguments), ...]} of every command quoted in the documents.
 
-    In code blocks every command counts; in prose a bare `python -m export.bench` names the
-    tool, and only a mention with flags is a command.
+    In code blocks every command counts; in prose a bare `python -m export.bench` (or
+    `python -m export ...`) names the tool, and only a mention with flags is a command.
     """
     found = collections.defaultdict(list)
     for path in DOCUMENTS:
@@ -66,6 +66,8 @@ def quoted_commands():
             for match in COMMAND.finditer(piece):
                 module, rest = match.groups()
                 args = shlex.split(END.split(rest)[0])
+                if args[-1:] == ["..."]:  # "and further flags": a placeholder, not an argument
+                    args = args[:-1]
                 if args or index % 2:
                     found[module].append((os.path.relpath(path, ROOT), args))
     return found
