@@ -19,6 +19,7 @@ from keras_dpnp.attacks.autoattack import autoattack
 from keras_dpnp.attacks.pgd import PGDConfig, pgd
 from keras_dpnp.backbones import build_backbone
 from keras_dpnp.data import load_dataset
+from keras_dpnp.data.image_files import ImageFiles
 from keras_dpnp.model import AdvDPNP
 from keras_dpnp.training.run_dir import check_fits_data, find_model, load_model
 
@@ -76,14 +77,18 @@ def trained_setup(path, batch_size, dataset=None, epsilon=None):
     if dataset is None:
         raise ValueError("a bare .keras --model needs --dataset")
     model = load_model(source.model_path)
-    splits = load_dataset(dataset)
+    same_data = source.config is not None and source.config.dataset == dataset
+    splits = load_dataset(dataset, **(source.config.data_options() if same_data else {}))
     check_fits_data(model, splits.info)
     if epsilon is None:
         epsilon = source.config.epsilon if source.config and source.config.epsilon > 0 else 8 / 255
+    images = splits.test[0][:batch_size]
+    if isinstance(images, ImageFiles):
+        images = images.decode()
     return Setup(
         f"{source.model_path} on {dataset}",
         model,
-        splits.test[0][:batch_size].astype(np.float32) / 255,
+        images.astype(np.float32) / 255,
         splits.test[1][:batch_size],
         epsilon,
     )
