@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import tiny_config
 from keras_dpnp.config import TrainConfig
 from keras_dpnp.data import DatasetInfo
 from keras_dpnp.training import distribute, loop
@@ -163,20 +164,7 @@ def test_mixed_precision_model_keeps_input_head_and_logits_in_float32(precision,
 
 
 def test_train_under_mixed_bfloat16_restores_the_global_policy(tmp_path):
-    config = TrainConfig(
-        dataset="digits",
-        width=0.25,
-        feature_dim=16,
-        epochs=1,
-        batch_size=128,
-        epsilon=0.2,
-        attack_step_size=0.1,
-        attack_steps=1,
-        val_attack_steps=1,
-        eval_attack_steps=1,
-        precision="mixed_bfloat16",
-        model_dir=str(tmp_path / "run"),
-    )
+    config = tiny_config(tmp_path, precision="mixed_bfloat16")
     results = loop.train(config, verbose=0)
     assert 0.0 <= results["pgd_accuracy"] <= results["clean_accuracy"] <= 1.0
     assert np.isfinite(results["final_train_logs"]["loss"])
