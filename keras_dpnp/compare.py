@@ -3,11 +3,13 @@
     python -m keras_dpnp.compare --flagfile=configs/digits_compare.cfg
 
 Every `TrainConfig` flag sets the shared base; each `--variant=label:flag=value,flag=value`
-overrides it for one row; `--seeds=0,1` repeats every row. Runs land in
-`<model_dir>/<label>/seed<k>` (a finished run with the same config is reused), and the table in
-`<model_dir>/comparison.{md,json,png}`. `--suite=headline` (or another robustness suite) also
-evaluates each run's best checkpoint on the test split (clean, FGSM, PGD-20, CW∞, AutoAttack) and
-puts those columns in the table; `--nofinal_test` trains for a choice made on validation only.
+overrides it for one row; `--seeds=0,1` repeats every row (`--variant=label@0+1:...` gives one
+row its own seeds). Runs land in `<model_dir>/<label>/seed<k>` (a finished run with the same
+config is reused), and the table in `<model_dir>/comparison.{md,json,png}` (`--table_name`
+renames them). `--suite=headline` (or another robustness suite) also evaluates each run's best
+checkpoint on the test split (clean, FGSM, PGD-20, CW∞, AutoAttack) and puts those columns in
+the table (`--autoattack_points=1000`: AutoAttack on a fixed subset of the test points);
+`--nofinal_test` trains for a choice made on validation only.
 """
 
 import os
@@ -26,6 +28,19 @@ flags.DEFINE_enum(
     ["headline", "quick", "standard", "full"],
     "Robustness suite run on each run's best checkpoint (test split); default: "
     "none, the table shows the test accuracy measured at the end of training.",
+)
+flags.DEFINE_string(
+    "table_name",
+    "comparison",
+    "Base name of the table files in --model_dir (<name>.md, .json, .png); two comparisons "
+    "sharing runs in one --model_dir keep their own tables.",
+)
+flags.DEFINE_integer(
+    "autoattack_points",
+    None,
+    "With --suite: AutoAttack on a fixed, seeded subset of this many test points (the same "
+    "points for every run), the other attacks on all; default: all points.",
+    lower_bound=1,
 )
 
 
@@ -46,11 +61,15 @@ def main(argv):
             "--suite evaluates on the test split, which --nofinal_test keeps unread; "
             "drop one of them"
         )
-    rows = comparison.run_all(runs, suite=flags.FLAGS.suite)
+    if flags.FLAGS.autoattack_points and not flags.FLAGS.suite:
+        cli.fail("--autoattack_points sets the AutoAttack of a --suite; add --suite=headline")
+    rows = comparison.run_all(
+        runs, suite=flags.FLAGS.suite, autoattack_points=flags.FLAGS.autoattack_points
+    )
     folder = base.run_dir
-    table = comparison.write_outputs(folder, rows)
+    table = comparison.write_outputs(folder, rows, flags.FLAGS.table_name)
     print(table)
-    print(f"comparison written to {os.path.join(folder, 'comparison.md')}")
+    print(f"comparison written to {os.path.join(folder, flags.FLAGS.table_name + '.md')}")
 
 
 def run():

@@ -54,6 +54,13 @@ flags.DEFINE_integer(
     "Evaluate a seeded random subset of this many test points; default: all.",
     lower_bound=1,
 )
+flags.DEFINE_integer(
+    "autoattack_points",
+    None,
+    "Run AutoAttack on a fixed subset of this many of the evaluated points (the same points "
+    "for every run and --seed); default: all of them.",
+    lower_bound=1,
+)
 flags.DEFINE_integer("restarts", 1, "Random restarts of the PGD-20 row.", lower_bound=1)
 flags.DEFINE_string(
     "out", None, "Report folder; default: the run directory or the .keras file's folder."
@@ -167,6 +174,7 @@ def main(argv):
             seed=f.seed,
             batch_size=f.batch_size,
             restarts=f.restarts,
+            autoattack_points=f.autoattack_points,
             corruptions=_corruption_options(),
             out=f.out,
         )

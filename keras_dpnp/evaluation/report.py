@@ -15,6 +15,8 @@ PLOT_NAME = "robust_accuracy_vs_epsilon.png"
 CORRUPTION_PLOT_NAME = "corruption_accuracy.png"
 EMBEDDING_PLOT_NAME = "feature_embedding.png"
 NORM_SYMBOLS = {"linf": "L∞", "l2": "L2"}
+# The attacks that may run on a subset of the points, as the worst-case rows name them.
+_ATTACK_NAMES = {"autoattack_subset": "AutoAttack"}
 
 
 def _percent(value):
@@ -48,19 +50,40 @@ def _title(results):
 def _attack_table(results):
     lines = ["| attack | accuracy % | seconds |", "|---|---:|---:|"]
     lines += [
-        f"| {row['label']} | {_percent(row['accuracy'])} | {row['seconds']:.1f} |"
+        f"| {_row_label(row, results['points'])} | {_percent(row['accuracy'])} | "
+        f"{row['seconds']:.1f} |"
         for row in results["attacks"]
     ]
     worst = results.get("worst_case")
     if worst:
         lines.append(f"| **worst case over all attacks** | **{_percent(worst['accuracy'])}** | |")
+        lines += [
+            f"| **worst case on the {entry['points']} {_ATTACK_NAMES[name]} points** | "
+            f"**{_percent(entry['accuracy'])}** | |"
+            for name, entry in worst.items()
+            if name.endswith("_subset")
+        ]
     return lines
 
 
+def _row_label(row, points):
+    """An attack's label, with its number of points when it ran on a subset."""
+    if row.get("points", points) == points:
+        return row["label"]
+    return f"{row['label']} on {row['points']} points"
+
+
 def _autoattack_table(entry):
+    subset = ""
+    if entry.get("subset"):
+        subset = (
+            f" on a fixed subset of {entry['points']} points (seed {entry['subset_seed']}, "
+            f"the same for every run; test indices in robustness.json; PGD-20 on it: "
+            f"{_percent(entry.get('pgd_accuracy_on_subset'))} %)"
+        )
     lines = [
         "",
-        f"### AutoAttack ({entry['version']}), robust accuracy after each stage",
+        f"### AutoAttack ({entry['version']}){subset}, robust accuracy after each stage",
         "",
         "| stage | accuracy % |",
         "|---|---:|",

@@ -46,6 +46,7 @@ def evaluate_model(
     seed=0,
     batch_size=256,
     restarts=1,
+    autoattack_points=None,
     corruptions=None,
     out=None,
     progress=True,
@@ -56,6 +57,8 @@ def evaluate_model(
     `dataset`; its attack defaults to the model's training attack). `data_flags`: {flag: text}
     overriding the run's data settings (`data_dir`, `manual_dir`, `image_size`, ...).
     `corruptions`: the `CorruptionSettings` fields other than the data set, for the full suite.
+    `autoattack_points`: AutoAttack on a fixed subset of this many points (see
+    `robustness.evaluate_robustness`).
     Writes the report into `out` (default: the run directory, or the file's folder).
 
     Returns:
@@ -89,6 +92,7 @@ def evaluate_model(
         batch_size=batch_size,
         step_size=step_size,
         restarts=restarts,
+        autoattack_points=autoattack_points,
         corruption_settings=settings,
         progress=progress,
     )
@@ -98,22 +102,44 @@ def evaluate_model(
 
 
 def evaluate_run(
-    run_dir, suite="headline", *, checkpoint="best", seed=0, batch_size=256, progress=True
+    run_dir,
+    suite="headline",
+    *,
+    checkpoint="best",
+    seed=0,
+    batch_size=256,
+    autoattack_points=None,
+    progress=True,
 ):
     """Evaluates a run's checkpoint on its test split; writes and returns the report dict.
 
-    A report already in the run directory for the same suite, seed and checkpoint file is
-    returned as it is, so a comparison rerun reads each test set once.
+    A report already in the run directory for the same suite, seed and checkpoint file, with
+    AutoAttack on at least `autoattack_points` points, is returned as it is, so a comparison
+    rerun reads each test set once.
     """
     source = find_model(run_dir, checkpoint)
     previous = source.run.read_json(ROBUSTNESS_FILE) if source.run else None
-    if previous and (
-        previous.get("suite"),
-        previous.get("seed"),
-        previous.get("model", {}).get("path"),
-    ) == (suite, seed, source.model_path):
+    if previous and _same_evaluation(previous, suite, seed, source.model_path, autoattack_points):
         return previous
     results, _, _ = evaluate_model(
-        run_dir, suite, checkpoint=checkpoint, seed=seed, batch_size=batch_size, progress=progress
+        run_dir,
+        suite,
+        checkpoint=checkpoint,
+        seed=seed,
+        batch_size=batch_size,
+        autoattack_points=autoattack_points,
+        progress=progress,
     )
     return results
+
+
+def _same_evaluation(previous, suite, seed, model_path, autoattack_points):
+    wanted = (suite, seed, model_path)
+    found = (previous.get("suite"), previous.get("seed"), previous.get("model", {}).get("path"))
+    if found != wanted:
+        return False
+    # AutoAttack's subsets are nested, so a report on at least as many points answers.
+    attacked = previous.get("autoattack", {}).get("points")
+    evaluated = previous.get("points")
+    wanted_points = evaluated if autoattack_points is None else min(autoattack_points, evaluated)
+    return attacked is None or attacked >= wanted_points

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+from typing import NamedTuple
 
 import numpy as np
 
@@ -20,31 +21,57 @@ class Run:
     config: TrainConfig
 
 
+class Variant(NamedTuple):
+    """One row of a comparison: its label, its flag overrides, and its own seeds (None: all)."""
+
+    label: str
+    overrides: dict
+    seeds: tuple[int, ...] | None = None
+
+
+def _label_and_seeds(spec, head):
+    label, at, seeds = head.partition("@")
+    if not label:
+        raise ValueError(f"--variant={spec!r} must look like label:flag=value,flag=value")
+    if not at:
+        return label, None
+    try:
+        return label, tuple(int(seed) for seed in seeds.split("+"))
+    except ValueError:
+        raise ValueError(
+            f"--variant={spec!r}: seeds after @ must be integers joined by +, e.g. {label}@0+1"
+        ) from None
+
+
 def parse_variants(specs):
-    """`['trades:method=trades,beta=6', ...]` -> [(label, {flag: text})] in order."""
+    """`['trades:method=trades,beta=6', 'standard@0:method=standard']` -> [Variant] in order.
+
+    `label@0+1:` trains that row with seeds 0 and 1 only, instead of every `--seeds`.
+    """
     variants = []
     for spec in specs:
-        label, sep, body = spec.partition(":")
-        if not sep or not label:
+        head, sep, body = spec.partition(":")
+        if not sep:
             raise ValueError(f"--variant={spec!r} must look like label:flag=value,flag=value")
+        label, seeds = _label_and_seeds(spec, head)
         overrides = {}
         for item in filter(None, body.split(",")):
             key, eq, value = item.partition("=")
             if not eq:
                 raise ValueError(f"--variant={spec!r}: {item!r} is not flag=value")
             overrides[key.strip().lstrip("-")] = value.strip()
-        variants.append((label, overrides))
-    labels = [label for label, _ in variants]
+        variants.append(Variant(label, overrides, seeds))
+    labels = [variant.label for variant in variants]
     if len(set(labels)) != len(labels):
         raise ValueError(f"variant labels must be unique, got {labels}")
     return variants
 
 
 def plan_runs(base, variants, seeds):
-    """Every variant at every seed, each with its own run directory under the base's."""
+    """Every variant at each of its seeds (default `seeds`), each in its own directory."""
     runs = []
-    for label, overrides in variants:
-        for seed in seeds:
+    for label, overrides, own_seeds in variants:
+        for seed in own_seeds or seeds:
             config = base.with_overrides({**overrides, "seed": str(seed)})
             config = dataclasses.replace(
                 config,
@@ -55,11 +82,12 @@ def plan_runs(base, variants, seeds):
     return runs
 
 
-def run_all(runs, verbose=2, suite=None):
+def run_all(runs, verbose=2, suite=None, autoattack_points=None):
     """Trains each run (reusing finished ones); returns [(run, results)].
 
     With a robustness `suite` (e.g. 'headline'), each run's best checkpoint is also evaluated on
-    the test split and the report's accuracies are added to its results as `report`.
+    the test split and the report's accuracies are added to its results as `report`;
+    `autoattack_points` runs its AutoAttack on that fixed subset of the test points.
     """
     import keras
 
@@ -74,10 +102,13 @@ def run_all(runs, verbose=2, suite=None):
             results = train(run.config, verbose=verbose)
         if suite and run.config.final_test:
             keras.backend.clear_session()
-            report = evaluate_run(run.config.run_dir, suite, seed=run.seed)
+            report = evaluate_run(
+                run.config.run_dir, suite, seed=run.seed, autoattack_points=autoattack_points
+            )
             results = {
                 **results,
                 "report": {row["name"]: row["accuracy"] for row in report["attacks"]},
+                "report_points": {row["name"]: row["points"] for row in report["attacks"]},
             }
         rows.append((run, results))
     return rows
@@ -127,9 +158,31 @@ def summarise(rows):
         )
         for column in GEOMETRY_COLUMNS:
             entry[column] = _stats([r["final_train_logs"].get(column) for r in results])
+        entry["seconds_per_epoch"] = _stats([_seconds_per_epoch(r) for r in results])
+        entry["autoattack_points"] = _autoattack_points(results)
         entry["method"] = results[0]["method"]
         entry["attack"] = results[0]["attack"]
     return summary
+
+
+def _seconds_per_epoch(results):
+    """Training wall time per epoch (validation included); older runs: total over epochs."""
+    if "seconds_per_epoch" in results:
+        return results["seconds_per_epoch"]
+    if results.get("train_seconds") and results.get("epochs"):
+        return results["train_seconds"] / results["epochs"]
+    return None
+
+
+def _autoattack_points(results):
+    """The AutoAttack column's points when they are a subset of the test points, else None."""
+    points = {
+        (r["report_points"]["autoattack"], r["report_points"]["clean"])
+        for r in results
+        if "autoattack" in r.get("report_points", {})
+    }
+    subsets = {attacked for attacked, evaluated in points if attacked < evaluated}
+    return max(subsets) if subsets else None
 
 
 def _cell(stats, percent=True):
@@ -146,19 +199,22 @@ def markdown_table(summary):
         for name, title in REPORT_COLUMNS
         if any(f"{name}_accuracy" in entry for entry in summary.values())
     ]
+    sizes = {entry.get("autoattack_points") for entry in summary.values()}
+    mixed = len(sizes) > 1
     lines = [
         f"| variant | method | seeds | clean % | {attack} % | "
         + "".join(f"{title} % | " for _, title in extra)
-        + "val clean % | val PGD % | max proto cos | ‖z−c_y‖/r |",
-        "|---|---|---|---|---|" + "---|" * len(extra) + "---|---|---|---|",
+        + "val clean % | val PGD % | max proto cos | ‖z−c_y‖/r | s/epoch |",
+        "|---|---|---|---|---|" + "---|" * len(extra) + "---|---|---|---|---|",
     ]
     for label, entry in summary.items():
         lines.append(
             f"| {label} | {entry['method']} | {len(entry['seeds'])} | "
             f"{_cell(entry['clean_accuracy'])} | {_cell(entry['pgd_accuracy'])} | "
-            + "".join(f"{_cell(entry.get(f'{name}_accuracy'))} | " for name, _ in extra)
+            + "".join(f"{_report_cell(entry, name, mixed)} | " for name, _ in extra)
             + f"{_cell(entry['val_clean_accuracy'])} | {_cell(entry['val_pgd_accuracy'])} | "
-            f"{_cell(entry['proto_max_cos'], False)} | {_cell(entry['align_ratio'], False)} |"
+            f"{_cell(entry['proto_max_cos'], False)} | {_cell(entry['align_ratio'], False)} | "
+            f"{_seconds_cell(entry.get('seconds_per_epoch'))} |"
         )
     lines.append("")
     checkpoints = {entry["checkpoint"] for entry in summary.values()}
@@ -170,44 +226,89 @@ def markdown_table(summary):
     )
     lines.append(
         f"mean ± standard deviation over seeds; test columns from {source}; "
-        "– : test set not read (--nofinal_test) or no prototypes."
+        "– : test set not read (--nofinal_test) or no prototypes; s/epoch: training wall "
+        "time per epoch, validation included, on the machine that trained the run."
     )
+    subsets = {e["autoattack_points"] for e in summary.values() if e.get("autoattack_points")}
+    if subsets:
+        lines.append(
+            "AutoAttack on a fixed, seeded subset of "
+            + " / ".join(str(points) for points in sorted(subsets))
+            + " test points (the same points for every run; their indices in each run's "
+            "robustness.json); the other test columns on every test point."
+        )
     return "\n".join(lines)
 
 
+def _report_cell(entry, name, mixed_subsets):
+    """A test column's cell; AutoAttack's names its subset size when the rows' sizes differ."""
+    cell = _cell(entry.get(f"{name}_accuracy"))
+    if name == "autoattack" and mixed_subsets:
+        points = entry.get("autoattack_points")
+        cell += f" ({points} pts)" if points else " (all pts)"
+    return cell
+
+
+def _seconds_cell(stats):
+    return "–" if stats is None else f"{stats['mean']:.0f}"
+
+
+def _robust_key(summary):
+    if all(entry.get("autoattack_accuracy") for entry in summary.values()):
+        return "autoattack_accuracy", "AutoAttack"
+    return "pgd_accuracy", next(iter(summary.values()))["attack"].split(" ")[0]
+
+
+def frontier_points(summary, robust_key):
+    """{method: [(label, clean stats, robust stats)]}, each method's points by robustness."""
+    methods = {}
+    for label, entry in summary.items():
+        clean, robust = entry["clean_accuracy"], entry[robust_key]
+        if clean is not None and robust is not None:
+            methods.setdefault(entry["method"], []).append((label, clean, robust))
+    for points in methods.values():
+        points.sort(key=lambda point: point[2]["mean"])
+    return methods
+
+
 def plot(summary, path):
-    """Clean versus robust accuracy, one point (with seed spread) per variant."""
+    """The trade-off frontier: clean against robust accuracy, one colour per method.
+
+    Each variant is a point with its seed spread as error bars, labelled; a method's points
+    (e.g. TRADES at several β) are joined in order of robustness.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    robust_key = (
-        "autoattack_accuracy"
-        if all(entry.get("autoattack_accuracy") for entry in summary.values())
-        else "pgd_accuracy"
-    )
-    for label, entry in summary.items():
-        clean, robust = entry["clean_accuracy"], entry[robust_key]
-        if robust is None or clean is None:
-            continue
-        ax.errorbar(
-            100 * robust["mean"],
-            100 * clean["mean"],
-            xerr=100 * robust["std"],
-            yerr=100 * clean["std"],
-            fmt="o",
+    robust_key, attack = _robust_key(summary)
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    for method, points in frontier_points(summary, robust_key).items():
+        x = [100 * robust["mean"] for _, _, robust in points]
+        y = [100 * clean["mean"] for _, clean, _ in points]
+        line = ax.errorbar(
+            x,
+            y,
+            xerr=[100 * robust["std"] for _, _, robust in points],
+            yerr=[100 * clean["std"] for _, clean, _ in points],
+            fmt="o-" if len(points) > 1 else "o",
             capsize=3,
-            label=label,
+            label=method,
         )
-    attack = (
-        "AutoAttack"
-        if robust_key == "autoattack_accuracy"
-        else next(iter(summary.values()))["attack"].split(" ")[0]
-    )
+        for (label, _, _), px, py in zip(points, x, y, strict=True):
+            if label != method:
+                ax.annotate(
+                    label,
+                    (px, py),
+                    textcoords="offset points",
+                    xytext=(4, 4),
+                    fontsize=7,
+                    color=line[0].get_color(),
+                )
     ax.set_xlabel(f"{attack} accuracy (%)")
     ax.set_ylabel("clean accuracy (%)")
+    ax.set_title("clean against robust test accuracy (mean ± std over seeds)", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -216,11 +317,12 @@ def plot(summary, path):
     plt.close(fig)
 
 
-def write_outputs(folder, rows):
-    """comparison.json, comparison.md and comparison.png in `folder`; returns the table."""
+def write_outputs(folder, rows, table_name="comparison"):
+    """`<table_name>.{json,md,png}` in `folder`; returns the Markdown table."""
     summary = summarise(rows)
     table = markdown_table(summary)
-    write_text(os.path.join(folder, "comparison.json"), json.dumps(summary, indent=2) + "\n")
-    write_text(os.path.join(folder, "comparison.md"), table + "\n")
-    plot(summary, os.path.join(folder, "comparison.png"))
+    path = os.path.join(folder, table_name)
+    write_text(path + ".json", json.dumps(summary, indent=2) + "\n")
+    write_text(path + ".md", table + "\n")
+    plot(summary, path + ".png")
     return table

@@ -200,6 +200,8 @@ def _results(config: TrainConfig, info, history, test, train_seconds, precision_
         },
         "epochs": config.epochs,
         "train_seconds": round(train_seconds, 1),
+        # Over the epochs this process trained (a resumed run times only its own).
+        "seconds_per_epoch": round(train_seconds / max(len(history.get("loss", ())), 1), 1),
         "seed": config.seed,
         "precision": config.precision,
         "precision_reason": precision_reason,

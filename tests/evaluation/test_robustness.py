@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from digits_models import Quantised, Saturated, standard_digits_model
-from keras_dpnp.evaluation import robustness
+from keras_dpnp.evaluation import report, robustness
 
 
 def _accuracies(results):
@@ -130,3 +130,37 @@ def test_bad_arguments_are_rejected_with_their_fix():
         robustness.evaluate_robustness(model, images, labels[:5], epsilon=0.2)
     with pytest.raises(ValueError, match="num_points must be >= 1"):
         robustness.evaluate_robustness(model, images, labels, epsilon=0.2, num_points=0)
+
+
+def test_autoattack_on_a_fixed_subset_names_it_and_keeps_it_across_seeds():
+    model, images, labels = standard_digits_model()
+    runs = [
+        robustness.evaluate_robustness(
+            model,
+            images,
+            labels,
+            epsilon=0.2,
+            suite="headline",
+            seed=seed,
+            autoattack_points=20,
+            progress=False,
+        )
+        for seed in (0, 1)
+    ]
+    for results in runs:
+        rows = {row["name"]: row for row in results["attacks"]}
+        assert rows["autoattack"]["points"] == 20 and rows["pgd"]["points"] == len(labels)
+        auto = results["autoattack"]
+        assert auto["points"] == 20 and auto["subset_seed"] == robustness.AUTOATTACK_SUBSET_SEED
+        assert auto["robust_accuracy"] <= auto["pgd_accuracy_on_subset"] + 0.1
+        worst = results["worst_case"]["autoattack_subset"]
+        assert worst["points"] == 20 and worst["accuracy"] <= auto["robust_accuracy"]
+    assert runs[0]["autoattack"]["subset"] == runs[1]["autoattack"]["subset"]
+    assert runs[0]["autoattack"]["subset"] == robustness.autoattack_subset(len(labels), 20).tolist()
+    assert set(runs[0]["autoattack"]["subset"]) < set(robustness.autoattack_subset(len(labels), 50))
+    markdown = report.format_markdown(runs[0])
+    assert "| AutoAttack (standard) on 20 points |" in markdown
+    assert "on a fixed subset of 20 points (seed 0, the same for every run" in markdown
+    assert "| **worst case on the 20 AutoAttack points** |" in markdown
+    with pytest.raises(ValueError, match="autoattack_points must be >= 1"):
+        robustness.evaluate_robustness(model, images, labels, epsilon=0.2, autoattack_points=0)

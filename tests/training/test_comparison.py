@@ -11,12 +11,15 @@ from keras_dpnp.training.run_dir import RunDir
 
 
 def test_variants_parse_and_bad_ones_say_how_to_write_them():
-    assert comparison.parse_variants(["a:", "b:beta=3,--seed=2"]) == [
-        ("a", {}),
-        ("b", {"beta": "3", "seed": "2"}),
+    assert comparison.parse_variants(["a:", "b:beta=3,--seed=2", "c@0+2:method=mart"]) == [
+        ("a", {}, None),
+        ("b", {"beta": "3", "seed": "2"}, None),
+        ("c", {"method": "mart"}, (0, 2)),
     ]
     with pytest.raises(ValueError, match="must look like label:flag=value"):
         comparison.parse_variants(["beta=3"])
+    with pytest.raises(ValueError, match="integers joined by \\+, e.g. c@0\\+1"):
+        comparison.parse_variants(["c@0,1:"])
     with pytest.raises(ValueError, match="'beta' is not flag=value"):
         comparison.parse_variants(["b:beta"])
     with pytest.raises(ValueError, match="unique"):
@@ -25,21 +28,29 @@ def test_variants_parse_and_bad_ones_say_how_to_write_them():
 
 def test_every_variant_runs_at_every_seed_in_its_own_directory(tmp_path):
     base = TrainConfig(name="cmp", model_dir=str(tmp_path))
-    runs = comparison.plan_runs(base, [("x", {"beta": "3"}), ("y", {})], [0, 1])
+    variants = [
+        comparison.Variant("x", {"beta": "3"}),
+        comparison.Variant("y", {}),
+        comparison.Variant("z", {}, (5,)),
+    ]
+    runs = comparison.plan_runs(base, variants, [0, 1])
     assert [(r.label, r.seed, r.config.seed) for r in runs] == [
         ("x", 0, 0),
         ("x", 1, 1),
         ("y", 0, 0),
         ("y", 1, 1),
+        ("z", 5, 5),
     ]
     assert runs[1].config.beta == 3.0 and runs[2].config.beta == base.beta
     assert runs[1].config.run_dir == os.path.join(str(tmp_path), "x", "seed1")
     with pytest.raises(ValueError, match="unknown flag --nope"):
-        comparison.plan_runs(base, [("z", {"nope": "1"})], [0])
+        comparison.plan_runs(base, [comparison.Variant("z", {"nope": "1"})], [0])
 
 
 def test_a_finished_run_is_reused_even_if_written_before_newer_fields(tmp_path):
-    run = comparison.plan_runs(TrainConfig(model_dir=str(tmp_path)), [("a", {})], [0])[0]
+    run = comparison.plan_runs(
+        TrainConfig(model_dir=str(tmp_path)), [comparison.Variant("a", {})], [0]
+    )[0]
     folder = run.config.run_dir
     os.makedirs(folder)
     older = json.loads(run.config.to_json())
@@ -51,14 +62,15 @@ def test_a_finished_run_is_reused_even_if_written_before_newer_fields(tmp_path):
         json.dump({"clean_accuracy": 0.9}, f)
     assert RunDir(folder).finished_results(run.config) == {"clean_accuracy": 0.9}
     changed = comparison.plan_runs(
-        TrainConfig(model_dir=str(tmp_path), beta=1.0), [("a", {})], [0]
+        TrainConfig(model_dir=str(tmp_path), beta=1.0), [comparison.Variant("a", {})], [0]
     )[0]
     assert RunDir(folder).finished_results(changed.config) is None
 
 
-def _row(label, seed, clean, autoattack=None, method="trades"):
+def _row(label, seed, clean, autoattack=None, method="trades", autoattack_points=450):
     run = comparison.Run(label, seed, TrainConfig(seed=seed))
     results = {
+        "seconds_per_epoch": 10.0 + seed,
         "clean_accuracy": clean - 0.05,
         "pgd_accuracy": 0.5,
         "method": method,
@@ -73,6 +85,13 @@ def _row(label, seed, clean, autoattack=None, method="trades"):
             "fgsm": 0.7,
             "cw_linf": 0.65,
             "autoattack": autoattack,
+        }
+        results["report_points"] = {
+            "clean": 450,
+            "pgd": 450,
+            "fgsm": 450,
+            "cw_linf": 450,
+            "autoattack": autoattack_points,
         }
     return run, results
 
@@ -119,3 +138,29 @@ def test_cli_refuses_a_test_suite_on_runs_that_keep_the_test_set_unread(tmp_path
     assert result.returncode != 0 and len(errors) == 1, result.stderr[-2000:]
     assert "--nofinal_test keeps unread" in errors[0]
     assert not (tmp_path / "cmp").exists()
+
+
+def test_the_table_names_an_autoattack_subset_and_the_cost_per_epoch():
+    rows = [_row("a", 0, 0.96, 0.50, autoattack_points=100), _row("b", 1, 0.95, 0.40)]
+    summary = comparison.summarise(rows)
+    assert summary["a"]["autoattack_points"] == 100 and summary["b"]["autoattack_points"] is None
+    assert summary["b"]["seconds_per_epoch"]["mean"] == 11.0
+    table = comparison.markdown_table(summary)
+    assert table.splitlines()[0].endswith("| s/epoch |")
+    assert "| 50.0 ± 0.0 (100 pts) |" in table and "| 40.0 ± 0.0 (all pts) |" in table
+    assert "| 11 |" in table.splitlines()[3]
+    assert "AutoAttack on a fixed, seeded subset of 100 test points" in table
+
+
+def test_the_frontier_joins_each_methods_settings_in_order_of_robustness(tmp_path):
+    rows = [
+        _row("trades_b1", 0, 0.95, 0.30),
+        _row("trades_b6", 0, 0.90, 0.45),
+        _row("trades_b3", 0, 0.93, 0.38),
+        _row("pgd_at", 0, 0.91, 0.40, method="pgd_at"),
+    ]
+    points = comparison.frontier_points(comparison.summarise(rows), "autoattack_accuracy")
+    assert [label for label, _, _ in points["trades"]] == ["trades_b1", "trades_b3", "trades_b6"]
+    assert [label for label, _, _ in points["pgd_at"]] == ["pgd_at"]
+    comparison.plot(comparison.summarise(rows), str(tmp_path / "frontier.png"))
+    assert (tmp_path / "frontier.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
