@@ -20,8 +20,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_dpnp import hardware, torch_steps
+from keras_dpnp import hardware
 from keras_dpnp.backbones import build_backbone
+from keras_dpnp.benchmarks import torch_steps
 from keras_dpnp.methods import get_method
 from keras_dpnp.model import AdvDPNP
 from keras_dpnp.training import distribute

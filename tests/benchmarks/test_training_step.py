@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from conftest import tiny_model
-from keras_dpnp import hardware, torch_steps
-from keras_dpnp.benchmarks import training_step
+from keras_dpnp import hardware
+from keras_dpnp.benchmarks import torch_steps, training_step
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROW_FIELDS = {
