@@ -48,6 +48,7 @@ def evaluate_model(
     restarts=1,
     corruptions=None,
     out=None,
+    figure_formats=("png",),
     progress=True,
 ):
     """Evaluates the model at `path` (a run directory or a `.keras` file) on its test split.
@@ -56,7 +57,8 @@ def evaluate_model(
     `dataset`; its attack defaults to the model's training attack). `data_flags`: {flag: text}
     overriding the run's data settings (`data_dir`, `manual_dir`, `image_size`, ...).
     `corruptions`: the `CorruptionSettings` fields other than the data set, for the full suite.
-    Writes the report into `out` (default: the run directory, or the file's folder).
+    Writes the report into `out` (default: the run directory, or the file's folder), each
+    figure in each of `figure_formats` (`png`, `pdf`, `svg`).
 
     Returns:
         (results, Markdown text, {kind: path written}).
@@ -93,7 +95,7 @@ def evaluate_model(
         progress=progress,
     )
     report.describe_source(results, source.model_path, model, splits)
-    markdown, paths = report.write_report(results, out or source.folder)
+    markdown, paths = report.write_report(results, out or source.folder, figure_formats)
     return results, markdown, paths
 
 

@@ -1,0 +1,69 @@
+"""What the figures share: the Agg backend, the file formats, and the words on their axes."""
+
+import os
+
+from keras_dpnp.files import atomic_path
+
+FIGURE_FORMATS = ("png", "pdf", "svg")
+PNG_DPI = 200
+NORM_SYMBOLS = {"linf": "L∞", "l2": "L2"}
+ACCURACY_LABEL = "accuracy (%)"
+
+
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    return plt
+
+
+def epsilon_label(norm):
+    """The name of an attack radius in `norm` (`linf` or `l2`): `L∞ ε` or `L2 ε`."""
+    return f"{NORM_SYMBOLS[norm]} ε"
+
+
+def display_name(name):
+    """A snake_case name (a corruption, a log) as words: `gaussian_noise` → `gaussian noise`."""
+    return name.replace("_", " ")
+
+
+def parse_formats(text):
+    """The figure formats in `text`, a comma-separated list such as `png,pdf`.
+
+    Raises:
+        ValueError: for an empty list or a format outside `FIGURE_FORMATS`.
+    """
+    formats = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
+    unknown = [name for name in formats if name not in FIGURE_FORMATS]
+    if unknown or not formats:
+        raise ValueError(
+            f"figure format {text!r} is not a comma-separated list of {', '.join(FIGURE_FORMATS)}"
+        )
+    return formats
+
+
+def save_figure(figure, folder, stem, formats=("png",)):
+    """Writes `figure` as `folder/stem.<format>` for each of `formats` (atomically), then
+    closes it.
+
+    Args:
+        figure: a matplotlib figure.
+        folder: the folder written into; stem: the file name without its suffix.
+        formats: names in `FIGURE_FORMATS`; PNG is rendered at `PNG_DPI`.
+
+    Returns:
+        The paths written, in the order of `formats`.
+    """
+    paths = []
+    try:
+        for name in formats:
+            path = os.path.join(folder, f"{stem}.{name}")
+            with atomic_path(path) as temporary:
+                figure.savefig(temporary, format=name, dpi=PNG_DPI)
+            paths.append(path)
+    finally:
+        pyplot().close(figure)
+    return paths
