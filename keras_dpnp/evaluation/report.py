@@ -93,12 +93,12 @@ def _cw_l2_table(entry):
     return lines
 
 
-def _sweep_table(entry):
+def _sweep_table(entry, norm):
     lines = [
         "",
-        f"### Robust accuracy vs ε ({entry['attack']})",
+        f"### Robust accuracy vs ε ({entry['attack']}, the PGD-20 row's attack)",
         "",
-        "| ε | accuracy % |",
+        f"| {figures.epsilon_label(norm)} | accuracy % |",
         "|---:|---:|",
     ]
     lines += [
@@ -223,7 +223,7 @@ def format_markdown(results, written=None):
             f"{_percent(square['white_box_accuracy'])} %",
         ]
     if "epsilon_sweep" in results:
-        lines += _sweep_table(results["epsilon_sweep"])
+        lines += _sweep_table(results["epsilon_sweep"], results["norm"])
     if "corruptions" in results:
         lines += _corruption_table(results["corruptions"])
     if "geometry" in results:

@@ -89,11 +89,6 @@ def test_cli_errors_are_one_line(three_class_model, tmp_path):
         f"error: model not found: {missing}; give a run directory (holding best.keras or "
         f"last.keras) or a .keras file"
     )
-    bad_format = _evaluate(f"--model={three_class_model}", "--figure_format=png,jpg")
-    assert _last_error_line(bad_format).endswith(
-        "error: --figure_format: figure format 'png,jpg' is not a comma-separated list of "
-        "png, pdf, svg"
-    )
     mismatch = _evaluate(f"--model={three_class_model}", "--dataset=digits")
     assert _last_error_line(mismatch).endswith(
         "error: the model predicts 3 classes but digits has 10: pass the --dataset it was "
