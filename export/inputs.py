@@ -33,10 +33,10 @@ class PictureConversion:
 
 def convert_picture(picture, conversion):
     """The Pillow image `picture` converted as `conversion` says (a no-op for None)."""
-    from PIL import Image
-
     if conversion is None:
         return picture
+    from PIL import Image
+
     if conversion.mode and picture.mode != conversion.mode:
         picture = picture.convert(conversion.mode)
     height, width = conversion.size or (picture.height, picture.width)

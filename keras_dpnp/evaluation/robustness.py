@@ -16,7 +16,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_dpnp import figures
 from keras_dpnp.attacks import cleverhans_attacks, cw
 from keras_dpnp.attacks.autoattack import autoattack
 from keras_dpnp.attacks.pgd import NORMS, PGDConfig, pgd
@@ -117,11 +116,10 @@ class Evaluation:
         self.predict = tf.function(lambda x: tf.argmax(logits_fn(x), axis=1), reduce_retracing=True)
         self._crafters = {}
 
-    def seeded(self, generator, attack):
-        """`generator` (re)set to the first draw of `attack`'s own seed (`attack_seed`)."""
+    def reseed(self, generator, attack):
+        """Sets the keras `generator` back to the first draw of `attack`'s own seed."""
         state = [attack_seed(self.seed, attack), 0]
         generator.state.assign(tf.constant(state, generator.state.dtype))
-        return generator
 
     def log(self, message):
         if self.progress:
@@ -144,7 +142,8 @@ class Evaluation:
 
         `step_size` is the step at the suite's ε (default: the suite's); at another ε it scales
         with ε. The random starts begin anew from the seed of `attack` (a row's name) at each
-        call, and run on over the craft's calls (restarts, batches).
+        call, and run on over the craft's calls (restarts, batches); crafts of one setting
+        share a generator, so use each before asking for the next.
         """
         config = PGDConfig(
             epsilon=self.epsilon,
@@ -163,7 +162,7 @@ class Evaluation:
             )
             self._crafters[config] = (generator, traced)
         generator, traced = self._crafters[config]
-        self.seeded(generator, attack)
+        self.reseed(generator, attack)
         return lambda x, y, epsilon=None: traced(
             x, y, tf.constant(self.epsilon if epsilon is None else epsilon, tf.float32)
         )
@@ -426,8 +425,7 @@ def geometry_part(ev):
         ev.images,
         ev.labels,
         adversarial_images=adversarial,
-        attack=f"PGD-{PGD_STEPS} (CE, step {ev.step_size:.4g}) at "
-        f"{figures.epsilon_label(ev.norm)} = {ev.epsilon:.4g}",
+        attack=geometry.pgd_label(ev.step_size, ev.norm, ev.epsilon),
         seed=ev.seed,
         batch_size=ev.batch_size,
     )
