@@ -39,6 +39,7 @@ def _draw(axes, history, columns, labels):
         values = [scale * value for value in history[column]]
         axes.plot(epochs, values, marker="o", markersize=3, label=labels.get(column, column))
     axes.set_xlabel("epoch")
+    axes.xaxis.get_major_locator().set_params(integer=True)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=7)
 
