@@ -1,4 +1,9 @@
-"""What the figures share: the Agg backend, the file formats, and the words on their axes."""
+"""What the figures share: figures built outside pyplot, the file formats, and the words on
+their axes.
+
+Figures are `matplotlib.figure.Figure` objects, never pyplot's: drawing one neither switches the
+caller's backend (a notebook keeps its inline plots) nor leaves a figure open.
+"""
 
 import os
 
@@ -10,14 +15,24 @@ NORM_SYMBOLS = {"linf": "L∞", "l2": "L2"}
 ACCURACY_LABEL = "accuracy (%)"
 
 
-def pyplot():
-    """matplotlib's pyplot on the file-only Agg backend (no display needed)."""
+def subplots(rows=1, columns=1, **options):
+    """A new figure and its axes, as `Figure.subplots(rows, columns, ...)` gives them.
+
+    Args:
+        rows, columns: the grid of axes.
+        **options: `figsize` for the figure; the rest for `Figure.subplots` (e.g. `squeeze`).
+    """
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=options.pop("figsize", None))
+    return figure, figure.subplots(rows, columns, **options)
+
+
+def colormap(name):
+    """The matplotlib colour map called `name`."""
     import matplotlib
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    return plt
+    return matplotlib.colormaps[name]
 
 
 def epsilon_label(norm):
@@ -46,8 +61,7 @@ def parse_formats(text):
 
 
 def save_figure(figure, folder, stem, formats=("png",)):
-    """Writes `figure` as `folder/stem.<format>` for each of `formats` (atomically), then
-    closes it.
+    """Writes `figure` as `folder/stem.<format>` for each of `formats` (atomically).
 
     Args:
         figure: a matplotlib figure.
@@ -58,12 +72,9 @@ def save_figure(figure, folder, stem, formats=("png",)):
         The paths written, in the order of `formats`.
     """
     paths = []
-    try:
-        for name in formats:
-            path = os.path.join(folder, f"{stem}.{name}")
-            with atomic_path(path) as temporary:
-                figure.savefig(temporary, format=name, dpi=PNG_DPI)
-            paths.append(path)
-    finally:
-        pyplot().close(figure)
+    for name in formats:
+        path = os.path.join(folder, f"{stem}.{name}")
+        with atomic_path(path) as temporary:
+            figure.savefig(temporary, format=name, dpi=PNG_DPI)
+        paths.append(path)
     return paths

@@ -237,7 +237,7 @@ def format_markdown(results, written=None):
 def sweep_figure(results):
     """Robust accuracy vs ε, the evaluated ε marked (with AutoAttack's accuracy there)."""
     sweep = results["epsilon_sweep"]
-    figure, axes = figures.pyplot().subplots(figsize=(5, 3.5))
+    figure, axes = figures.subplots(figsize=(5, 3.5))
     axes.plot(
         [p["epsilon"] for p in sweep["points"]],
         [100 * p["accuracy"] for p in sweep["points"]],
@@ -284,9 +284,7 @@ def corruption_figure(entry):
         [entry["accuracy"][name] + [entry["mean_per_corruption"][name]] for name in names]
     )
     columns = [str(s) for s in entry["severities"]] + ["mean"]
-    figure, axes = figures.pyplot().subplots(
-        figsize=(1.6 + 0.75 * len(columns), 1.2 + 0.32 * len(names))
-    )
+    figure, axes = figures.subplots(figsize=(1.6 + 0.75 * len(columns), 1.2 + 0.32 * len(names)))
     image = axes.imshow(table, cmap="viridis", vmin=0, vmax=100, aspect="auto")
     _annotate_cells(axes, table)
     axes.set_xticks(range(len(columns)), columns)
@@ -327,15 +325,14 @@ def _embedding_panel(axes, title, points, labels, anchors, classes, colour, anch
     axes.legend(loc="best", fontsize=7)
 
 
-def _class_colours(pyplot, top):
-    colours = pyplot.get_cmap("tab10" if top < 10 else "tab20" if top < 20 else "viridis")
+def _class_colours(top):
+    colours = figures.colormap("tab10" if top < 10 else "tab20" if top < 20 else "viridis")
     return colours if top < 20 else lambda k: colours(k / top)
 
 
 def embedding_figure(entry):
     """The t-SNE map of clean (and adversarial) features, coloured by class, with the
     prototypes (or class means) marked."""
-    pyplot = figures.pyplot()
     embedding = entry["embedding"]
     labels = np.array(embedding["labels"])
     anchors = np.array(embedding["anchors"])
@@ -343,8 +340,8 @@ def embedding_figure(entry):
     panels = [("clean images", np.array(embedding["clean"]))]
     if embedding["adversarial"] is not None:
         panels.append((f"attacked: {entry['attack']}", np.array(embedding["adversarial"])))
-    colour = _class_colours(pyplot, max(max(classes), int(labels.max())))
-    figure, axes_row = pyplot.subplots(
+    colour = _class_colours(max(max(classes), int(labels.max())))
+    figure, axes_row = figures.subplots(
         1, len(panels), figsize=(4.2 * len(panels), 4.4), squeeze=False
     )
     everything = np.concatenate([points for _, points in panels] + [anchors])

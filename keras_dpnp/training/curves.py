@@ -53,7 +53,7 @@ def curves_figure(history):
     accuracies = [column for column in ACCURACY_CURVES if column in history]
     geometry = [column for column in GEOMETRY_CURVES if column in history]
     panels = [panel for panel in (accuracies, geometry) if panel]
-    figure, axes_row = figures.pyplot().subplots(
+    figure, axes_row = figures.subplots(
         1, len(panels), figsize=(5 * len(panels), 3.5), squeeze=False
     )
     for axes, columns in zip(axes_row[0], panels):
