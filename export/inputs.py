@@ -3,6 +3,7 @@
 numpy (and Pillow, for pictures) only: no TensorFlow on this path.
 """
 
+import dataclasses
 import os
 
 import numpy as np
@@ -13,6 +14,35 @@ UINT8_SCALE = 255.0
 
 class InputError(ValueError):
     """An input does not fit the model; the message says what is wrong and how to fix it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PictureConversion:
+    """Opt-in changes to a picture before it is checked against the model's input.
+
+    Args:
+        mode: `L` (grayscale, ITU-R 601-2 luma) or `RGB` to convert every picture to; None
+            keeps its own mode.
+        size: (height, width) to resize every picture to (bilinear with Pillow's
+            antialiasing, the aspect ratio not kept); None keeps its own size.
+    """
+
+    mode: str | None = None
+    size: tuple[int, int] | None = None
+
+
+def convert_picture(picture, conversion):
+    """The Pillow image `picture` converted as `conversion` says (a no-op for None)."""
+    if conversion is None:
+        return picture
+    from PIL import Image
+
+    if conversion.mode and picture.mode != conversion.mode:
+        picture = picture.convert(conversion.mode)
+    height, width = conversion.size or (picture.height, picture.width)
+    if (picture.height, picture.width) != (height, width):
+        picture = picture.resize((width, height), resample=Image.Resampling.BILINEAR)
+    return picture
 
 
 def _npy_dtype(path):
@@ -44,7 +74,7 @@ def _read_npy(path):
         ) from error
 
 
-def _read_picture(path, channels):
+def _read_picture(path, channels, conversion=None):
     try:
         from PIL import Image
     except ImportError as error:
@@ -58,15 +88,16 @@ def _read_picture(path, channels):
                 picture = picture.convert("L")
             elif picture.mode == "P":
                 picture = picture.convert("RGB")
+            picture = convert_picture(picture, conversion)
             if picture.mode not in ("L", "RGB"):
                 raise InputError(
                     f"{path}: image mode {picture.mode} is not supported; save it "
-                    f"as 8-bit grayscale (L) or RGB"
+                    f"as 8-bit grayscale (L) or RGB, or pass --grayscale or --rgb"
                 )
             if picture.mode == "RGB" and channels == 1:
                 raise InputError(
                     f"{path}: the image is RGB (3 channels), the model takes "
-                    f"grayscale (1 channel); convert it first"
+                    f"grayscale (1 channel); pass --grayscale to convert it"
                 )
             array = np.asarray(picture, dtype=np.uint8)
     except OSError as error:
@@ -74,15 +105,18 @@ def _read_picture(path, channels):
     return array[..., np.newaxis] if array.ndim == 2 else array
 
 
-def read_file(path, image_shape):
-    """The raw array in `path`: a batch [N, H, W, C], or one image [H, W, C] or [H, W]."""
+def read_file(path, image_shape, conversion=None):
+    """The raw array in `path`: a batch [N, H, W, C], or one image [H, W, C] or [H, W].
+
+    A picture is converted as the `PictureConversion` says first (arrays never are).
+    """
     if not os.path.isfile(path):
         raise InputError(f"{path}: no such file")
     suffix = os.path.splitext(path)[1].lower()
     if suffix == ".npy":
         return _read_npy(path)
     if suffix in PICTURE_SUFFIXES:
-        return _read_picture(path, image_shape[-1])
+        return _read_picture(path, image_shape[-1], conversion)
     raise InputError(
         f"{path}: unsupported file type {suffix or '(none)'}; give .npy arrays "
         f"or pictures ({', '.join(PICTURE_SUFFIXES)})"
@@ -112,12 +146,12 @@ def to_model_input(array, image_shape, label):
     if array.shape[-1] != channels:
         raise InputError(
             f"{label}: images have {array.shape[-1]} channel(s), the model takes "
-            f"{channels} (channels last: [N, H, W, C])"
+            f"{channels} (channels last: [N, H, W, C]; pictures: pass --rgb or --grayscale)"
         )
     if tuple(array.shape[1:3]) != (height, width):
         raise InputError(
             f"{label}: images are {_size(array.shape[1:3])}, the model takes "
-            f"{height}×{width}; resize them first"
+            f"{height}×{width}; resize them first (pictures: pass --resize)"
         )
     if array.shape[0] == 0:
         raise InputError(f"{label}: holds no images")
@@ -139,9 +173,12 @@ def to_model_input(array, image_shape, label):
     return array.astype(np.float32)
 
 
-def load_images(path, image_shape):
-    """(names, float32 [N, H, W, C]) for the file at `path`; a batch's names are `path[i]`."""
-    raw = read_file(path, image_shape)
+def load_images(path, image_shape, conversion=None):
+    """(names, float32 [N, H, W, C]) for the file at `path`; a batch's names are `path[i]`.
+
+    `conversion`: a `PictureConversion` applied to pictures (None: none).
+    """
+    raw = read_file(path, image_shape, conversion)
     images = to_model_input(raw, image_shape, path)
     if np.ndim(raw) == 4:
         return [f"{path}[{index}]" for index in range(len(images))], images

@@ -4,9 +4,11 @@
 
 Each `.npy` holds one image [H, W, C] or a batch [N, H, W, C], float32 in [0, 1] or uint8
 in [0, 255] (divided by 255); pictures (.png, .jpg, ...) need Pillow and are read as uint8.
-Images must already have the model's size and channels. Prints one line per image: its
-predicted class name and probability (`--json`: one JSON object per line). Exit status 1 with
-a one-line error for an input that does not fit or a model that cannot be loaded.
+Images must have the model's size and channels, else they are refused; pictures can instead
+be converted: --resize (bilinear, antialiased, to the model's height × width, the aspect ratio
+not kept) and --grayscale or --rgb. Prints one line per image: its predicted class name and
+probability (`--json`: one JSON object per line). Exit status 1 with a one-line error for an
+input that does not fit or a model that cannot be loaded.
 """
 
 import argparse
@@ -17,7 +19,7 @@ import sys
 import numpy as np
 import onnxruntime
 
-from export.inputs import InputError, load_images
+from export.inputs import InputError, PictureConversion, load_images
 
 INPUT_NAME = "images"
 OUTPUT_NAME = "probabilities"
@@ -63,9 +65,10 @@ class Predictor:
         return np.concatenate(chunks)
 
 
-def predict_files(predictor, paths):
-    """(image name, class index, class name, probability) for every image in `paths`."""
-    loaded = [load_images(path, predictor.image_shape) for path in paths]
+def predict_files(predictor, paths, conversion=None):
+    """(image name, class index, class name, probability) for every image in `paths`;
+    pictures are converted as the `PictureConversion` says first."""
+    loaded = [load_images(path, predictor.image_shape, conversion) for path in paths]
     rows = []
     for names, images in loaded:
         probabilities = predictor.probabilities(images)
@@ -97,14 +100,30 @@ def parse_args(argv):
     )
     parser.add_argument("--onnx", required=True, help="model.onnx written by python -m export")
     parser.add_argument("--json", action="store_true", help="one JSON object per image")
+    parser.add_argument(
+        "--resize",
+        action="store_true",
+        help="resize pictures to the model's height × width (bilinear, antialiased)",
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--grayscale", action="store_true", help="convert pictures to grayscale")
+    mode.add_argument("--rgb", action="store_true", help="convert pictures to RGB")
     parser.add_argument("images", nargs="+", help=".npy arrays or pictures")
     return parser.parse_args(argv)
+
+
+def picture_conversion(args, image_shape):
+    """The `PictureConversion` the flags ask for, for a model taking `image_shape`."""
+    mode = "L" if args.grayscale else "RGB" if args.rgb else None
+    return PictureConversion(mode=mode, size=tuple(image_shape[:2]) if args.resize else None)
 
 
 def main(argv=None):
     args = parse_args(argv)
     try:
-        rows = predict_files(Predictor(args.onnx), args.images)
+        predictor = Predictor(args.onnx)
+        conversion = picture_conversion(args, predictor.image_shape)
+        rows = predict_files(predictor, args.images, conversion)
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -8,8 +8,9 @@ from best.keras (else last.keras; --checkpoint=last picks last.keras); a bare .k
 --dataset, and takes ε, norm and step from the model's training attack unless flagged. Writes
 robustness.json, robustness.md and robust_accuracy_vs_epsilon.png into --out (default: the run
 directory, or the .keras file's folder) and prints the table; `--suite=full` adds the CIFAR-10-C
-corruptions (corruption_accuracy.png) and the feature geometry (feature_embedding.png). The
-library call is `keras_dpnp.evaluation.run_report.evaluate_model`.
+corruptions (corruption_accuracy.png) and the feature geometry (feature_embedding.png);
+--figure_format=png,pdf writes each figure in each format. The library call is
+`keras_dpnp.evaluation.run_report.evaluate_model`.
 """
 
 import os
@@ -18,6 +19,7 @@ from absl import flags
 
 from keras_dpnp import cli
 from keras_dpnp.config import parse_number
+from keras_dpnp.figures import parse_formats
 
 flags.DEFINE_string("model", None, "Run directory or .keras file to evaluate.")
 flags.DEFINE_enum(
@@ -64,6 +66,12 @@ flags.DEFINE_integer(
 flags.DEFINE_integer("restarts", 1, "Random restarts of the PGD-20 row.", lower_bound=1)
 flags.DEFINE_string(
     "out", None, "Report folder; default: the run directory or the .keras file's folder."
+)
+flags.DEFINE_list(
+    "figure_format",
+    ["png"],
+    "Comma-separated formats of the figures (png, pdf, svg), e.g. png,pdf; each figure is "
+    "written once per format.",
 )
 flags.DEFINE_string("dataset", None, "Data set (needed for a bare .keras file; overrides a run's).")
 flags.DEFINE_string("data_dir", None, "Prepared TFDS data folder; default: the run's.")
@@ -152,6 +160,13 @@ def _corruption_options():
     }
 
 
+def _figure_formats():
+    try:
+        return parse_formats(",".join(flags.FLAGS.figure_format))
+    except ValueError as error:
+        cli.fail(f"--figure_format: {error}")
+
+
 def main(argv):
     if len(argv) > 1:
         cli.fail(f"unexpected arguments {argv[1:]}; every option is a --flag")
@@ -177,6 +192,7 @@ def main(argv):
             autoattack_points=f.autoattack_points,
             corruptions=_corruption_options(),
             out=f.out,
+            figure_formats=_figure_formats(),
         )
     except (ModelLoadError, DatasetNotFoundError, ValueError) as error:
         cli.fail(str(error))

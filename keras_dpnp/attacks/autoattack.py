@@ -100,20 +100,16 @@ def _stage(name, logits_fn, x, y, *, epsilon, norm, seed, batch_size, num_target
 
 
 class _StageProgress:
-    """A progress bar over points × passes; targeted passes shrink, so it may finish early."""
+    """A progress bar over a stage's points: a point is done once fooled, or once a targeted
+    stage's last target pass has attacked it."""
 
-    def __init__(self, name, points, num_targets):
-        passes = num_targets if name in ("apgd-t", "fab-t") else 1
-        self.bar = keras.utils.Progbar(points * passes, unit_name="point")
+    def __init__(self, points):
+        self.bar = keras.utils.Progbar(points, unit_name="point")
         self.done = 0
 
     def __call__(self, points):
         self.done += points
         self.bar.update(self.done)
-
-    def close(self):
-        if self.done < self.bar.target:
-            self.bar.update(self.bar.target, finalize=True)
 
 
 def autoattack(
@@ -164,7 +160,7 @@ def autoattack(
     for name in VERSIONS[version]:
         index = np.flatnonzero(robust)
         if len(index):
-            progress = _StageProgress(name, len(index), num_targets) if verbose else None
+            progress = _StageProgress(len(index)) if verbose else None
             candidates = _stage(
                 name,
                 logits_fn,
@@ -177,8 +173,6 @@ def autoattack(
                 num_targets=num_targets,
                 progress=progress,
             )
-            if progress:
-                progress.close()
             candidates = _into_box_and_ball(x[index], candidates, epsilon, norm)
             broken = classify(candidates) != y[index]
             x_adv[index[broken]] = candidates[broken]

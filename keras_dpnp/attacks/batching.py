@@ -80,13 +80,16 @@ def run_on_unfooled(run_batch, x, y, *, ranks, seed, batch_size, progress=None):
     One pass per entry of `ranks` (the target ranks of a targeted attack; `[0]` for an
     untargeted one), each over batches of the points every earlier pass left unfooled.
     Returns the attacked images and the fooled mask. `progress(points)` is called after
-    every batch.
+    every batch with the points it finished (fooled, or on the last pass attacked by every
+    pass), so the calls add up to `len(x)`.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     x_out = x.copy()
     fooled = np.zeros(len(x), dtype=bool)
-    for rank in ranks:
+    ranks = list(ranks)
+    for pass_index, rank in enumerate(ranks):
+        last_pass = pass_index == len(ranks) - 1
         active = np.flatnonzero(~fooled)
         for start in range(0, len(active), batch_size):
             index = active[start : start + batch_size]
@@ -100,5 +103,5 @@ def run_on_unfooled(run_batch, x, y, *, ranks, seed, batch_size, progress=None):
             x_out[index] = images.numpy()
             fooled[index] = hit.numpy()
             if progress is not None:
-                progress(len(index))
+                progress(len(index) if last_pass else int(fooled[index].sum()))
     return x_out, fooled

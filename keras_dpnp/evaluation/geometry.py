@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 from sklearn.metrics import silhouette_score
 
+from keras_dpnp import figures
 from keras_dpnp.attacks.pgd import PGDConfig, pgd
 from keras_dpnp.evaluation.geometry_embedding import EMBEDDING_POINTS, tsne_embedding
 from keras_dpnp.heads import PrototypeHead
@@ -199,6 +200,12 @@ def _pgd_images(model, images, labels, epsilon, norm, step_size, seed, batch_siz
     )
 
 
+def pgd_label(step_size, norm, epsilon):
+    """How the geometry names its PGD-20 attack, e.g. `PGD-20 (CE, step 0.025) at L∞ ε = 0.2`."""
+    radius = f"{figures.epsilon_label(norm)} = {epsilon:.4g}"
+    return f"PGD-{PGD_STEPS} (CE, step {step_size:.4g}) at {radius}"
+
+
 def feature_geometry(
     model,
     images,
@@ -233,7 +240,7 @@ def feature_geometry(
         adversarial_images = _pgd_images(
             model, images, labels, float(epsilon), norm, step_size, seed, batch_size
         )
-        attack = f"PGD-{PGD_STEPS} (CE, step {step_size:.4g}) at {norm} ε = {epsilon:.4g}"
+        attack = pgd_label(step_size, norm, epsilon)
     features = model_features(model, images, batch_size)
     adversarial = model_features(model, np.asarray(adversarial_images, np.float32), batch_size)
     prototypes = model_prototypes(model)

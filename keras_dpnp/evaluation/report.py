@@ -1,20 +1,29 @@
-"""The robustness report: `robustness.json`, Markdown tables, and plots (robust accuracy vs ε,
-a corruption heat-map, a feature embedding)."""
+"""The robustness report: `robustness.json`, Markdown tables, and figures (robust accuracy vs
+ε, a corruption heat-map, a feature embedding) in the formats asked for."""
 
 import json
 import os
 
 import numpy as np
 
-from keras_dpnp.files import atomic_path, write_text
+from keras_dpnp import figures
+from keras_dpnp.files import write_text
 from keras_dpnp.training.run_dir import ROBUSTNESS_FILE
 
 JSON_NAME = ROBUSTNESS_FILE
 MARKDOWN_NAME = "robustness.md"
-PLOT_NAME = "robust_accuracy_vs_epsilon.png"
-CORRUPTION_PLOT_NAME = "corruption_accuracy.png"
-EMBEDDING_PLOT_NAME = "feature_embedding.png"
-NORM_SYMBOLS = {"linf": "L∞", "l2": "L2"}
+# Figure file names without their suffix: one file per figure format.
+SWEEP_FIGURE = "robust_accuracy_vs_epsilon"
+CORRUPTION_FIGURE = "corruption_accuracy"
+EMBEDDING_FIGURE = "feature_embedding"
+WORST_CASE_NOTE = (
+    "Worst case: a point counts as robust only if it is classified correctly clean and every "
+    "attack in this table failed on it, so it is at most the lowest row."
+)
+SUBSET_NOTE = (
+    " An attack run on a fixed subset of the points counts in the worst case on that subset, "
+    "with every other row on the same points."
+)
 # The attacks that may run on a subset of the points, as the worst-case rows name them.
 _ATTACK_NAMES = {"autoattack_subset": "AutoAttack"}
 
@@ -41,8 +50,8 @@ def _title(results):
     if data.get("name"):
         parts.append(f"{data['name']} {data.get('split', 'test')} split")
     parts.append(
-        f"{results['points']} points, {NORM_SYMBOLS[results['norm']]} "
-        f"ε = {results['epsilon']:.4g}, suite {results['suite']}"
+        f"{results['points']} points, {figures.epsilon_label(results['norm'])} = "
+        f"{results['epsilon']:.4g}, suite {results['suite']}"
     )
     return "## Robustness: " + ", ".join(parts)
 
@@ -56,13 +65,15 @@ def _attack_table(results):
     ]
     worst = results.get("worst_case")
     if worst:
-        lines.append(f"| **worst case over all attacks** | **{_percent(worst['accuracy'])}** | |")
+        subsets = {name: entry for name, entry in worst.items() if name.endswith("_subset")}
+        title = "over the attacks on every point" if subsets else "over all attacks"
+        lines.append(f"| **worst case {title}** | **{_percent(worst['accuracy'])}** | |")
         lines += [
             f"| **worst case on the {entry['points']} {_ATTACK_NAMES[name]} points** | "
             f"**{_percent(entry['accuracy'])}** | |"
-            for name, entry in worst.items()
-            if name.endswith("_subset")
+            for name, entry in subsets.items()
         ]
+        lines += ["", WORST_CASE_NOTE + (SUBSET_NOTE if subsets else "")]
     return lines
 
 
@@ -110,12 +121,12 @@ def _cw_l2_table(entry):
     return lines
 
 
-def _sweep_table(entry):
+def _sweep_table(entry, norm):
     lines = [
         "",
-        f"### Robust accuracy vs ε ({entry['attack']})",
+        f"### Robust accuracy vs ε ({entry['attack']}, the PGD-20 row's attack)",
         "",
-        "| ε | accuracy % |",
+        f"| {figures.epsilon_label(norm)} | accuracy % |",
         "|---:|---:|",
     ]
     lines += [
@@ -156,7 +167,8 @@ def _corruption_table(entry):
     ]
     for name, row in entry["accuracy"].items():
         cells = " | ".join(_percent(value) for value in row)
-        lines.append(f"| {name} | {cells} | {_percent(entry['mean_per_corruption'][name])} |")
+        mean = _percent(entry["mean_per_corruption"][name])
+        lines.append(f"| {figures.display_name(name)} | {cells} | {mean} |")
     cells = " | ".join(f"**{_percent(value)}**" for value in entry["mean_per_severity"])
     lines.append(f"| **mean** | {cells} | **{_percent(entry['mean_corruption_accuracy'])}** |")
     return lines
@@ -215,8 +227,9 @@ def _geometry_table(entry):
     return lines
 
 
-def format_markdown(results):
-    """The report as Markdown: warnings first, then one table per measurement."""
+def format_markdown(results, written=None):
+    """The report as Markdown: warnings first, then one table per measurement, then links to
+    the figures `written` ({title: [paths]}, as `write_report` writes them)."""
     lines = []
     for warning in results.get("diagnostics", {}).get("warnings", []):
         lines.append(f"WARNING: {warning}")
@@ -238,25 +251,21 @@ def format_markdown(results):
             f"{_percent(square['white_box_accuracy'])} %",
         ]
     if "epsilon_sweep" in results:
-        lines += _sweep_table(results["epsilon_sweep"])
+        lines += _sweep_table(results["epsilon_sweep"], results["norm"])
     if "corruptions" in results:
         lines += _corruption_table(results["corruptions"])
     if "geometry" in results:
         lines += _geometry_table(results["geometry"])
     if "diagnostics" in results:
         lines += _diagnostics_table(results["diagnostics"])
+    lines += figure_links(written or {})
     return "\n".join(lines) + "\n"
 
 
-def plot_epsilon_sweep(results, path):
-    """Writes robust accuracy vs ε as a PNG, the evaluated ε marked (atomically)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
+def sweep_figure(results):
+    """Robust accuracy vs ε, the evaluated ε marked (with AutoAttack's accuracy there)."""
     sweep = results["epsilon_sweep"]
-    figure, axes = pyplot.subplots(figsize=(5, 3.5))
+    figure, axes = figures.subplots(figsize=(5, 3.5))
     axes.plot(
         [p["epsilon"] for p in sweep["points"]],
         [100 * p["accuracy"] for p in sweep["points"]],
@@ -273,42 +282,16 @@ def plot_epsilon_sweep(results, path):
             label="AutoAttack",
         )
     axes.axvline(results["epsilon"], color="grey", linestyle="--", linewidth=1)
-    axes.set_xlabel(f"{NORM_SYMBOLS[results['norm']]} ε")
-    axes.set_ylabel("accuracy %")
+    axes.set_xlabel(figures.epsilon_label(results["norm"]))
+    axes.set_ylabel(figures.ACCURACY_LABEL)
     axes.set_ylim(0, 100)
     axes.grid(alpha=0.3)
     axes.legend()
     figure.tight_layout()
-    with atomic_path(path) as temporary:
-        figure.savefig(temporary, format="png", dpi=120)
-    pyplot.close(figure)
+    return figure
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    return pyplot
-
-
-def _save(figure, path):
-    with atomic_path(path) as temporary:
-        figure.savefig(temporary, format="png", dpi=120)
-
-
-def plot_corruptions(entry, path):
-    """Writes the corruption × severity accuracy heat-map (with each corruption's mean) as a
-    PNG, its title saying whether the images were generated or official (atomically)."""
-    pyplot = _pyplot()
-    names = list(entry["accuracy"])
-    table = 100 * np.array(
-        [entry["accuracy"][name] + [entry["mean_per_corruption"][name]] for name in names]
-    )
-    columns = [str(s) for s in entry["severities"]] + ["mean"]
-    figure, axes = pyplot.subplots(figsize=(1.0 + 0.75 * len(columns), 1.2 + 0.32 * len(names)))
-    image = axes.imshow(table, cmap="viridis", vmin=0, vmax=100, aspect="auto")
+def _annotate_cells(axes, table):
     for (row, column), value in np.ndenumerate(table):
         axes.text(
             column,
@@ -319,74 +302,135 @@ def plot_corruptions(entry, path):
             fontsize=7,
             color="white" if value < 60 else "black",
         )
+
+
+def corruption_figure(entry):
+    """The corruption × severity accuracy heat-map (with each corruption's mean), its title
+    saying whether the images were generated or official."""
+    names = list(entry["accuracy"])
+    table = 100 * np.array(
+        [entry["accuracy"][name] + [entry["mean_per_corruption"][name]] for name in names]
+    )
+    columns = [str(s) for s in entry["severities"]] + ["mean"]
+    figure, axes = figures.subplots(figsize=(1.6 + 0.75 * len(columns), 1.2 + 0.32 * len(names)))
+    image = axes.imshow(table, cmap="viridis", vmin=0, vmax=100, aspect="auto")
+    _annotate_cells(axes, table)
     axes.set_xticks(range(len(columns)), columns)
-    axes.set_yticks(range(len(names)), names, fontsize=8)
+    axes.set_yticks(range(len(names)), [figures.display_name(n) for n in names], fontsize=8)
     axes.set_xlabel("severity")
     source = "generated" if entry["source"] == "generated" else "official CIFAR-10-C"
     axes.set_title(
-        f"accuracy % under corruptions ({source})\n"
+        f"Accuracy under common corruptions ({source})\n"
         f"mean {100 * entry['mean_corruption_accuracy']:.1f} %",
         fontsize=9,
     )
-    figure.colorbar(image, ax=axes, fraction=0.05)
+    figure.colorbar(image, ax=axes, fraction=0.05).set_label(figures.ACCURACY_LABEL, fontsize=8)
     figure.tight_layout()
-    _save(figure, path)
-    pyplot.close(figure)
+    return figure
 
 
-def plot_embedding(entry, path):
-    """Writes the t-SNE map of clean (and adversarial) features, coloured by class, with the
-    prototypes (or class means) marked, as a PNG (atomically)."""
-    pyplot = _pyplot()
+def _embedding_panel(axes, title, points, labels, anchors, classes, colour, anchor_name):
+    axes.scatter(
+        points[:, 0], points[:, 1], s=6, c=[colour(k) for k in labels], alpha=0.7, linewidths=0
+    )
+    axes.scatter(
+        anchors[:, 0],
+        anchors[:, 1],
+        s=140,
+        marker="*",
+        c=[colour(k) for k in classes],
+        edgecolors="black",
+        linewidths=0.8,
+    )
+    axes.scatter([], [], s=140, marker="*", c="white", edgecolors="black", label=anchor_name)
+    for (x, y), k in zip(anchors, classes):
+        axes.annotate(
+            str(k), (x, y), xytext=(4, 4), textcoords="offset points", fontsize=7, weight="bold"
+        )
+    axes.set_xticks([])
+    axes.set_yticks([])
+    axes.set_title(title, fontsize=9)
+    axes.legend(loc="best", fontsize=7)
+
+
+def _class_colours(top):
+    colours = figures.colormap("tab10" if top < 10 else "tab20" if top < 20 else "viridis")
+    return colours if top < 20 else lambda k: colours(k / top)
+
+
+def embedding_figure(entry):
+    """The t-SNE map of clean (and adversarial) features, coloured by class, with the
+    prototypes (or class means) marked."""
     embedding = entry["embedding"]
     labels = np.array(embedding["labels"])
     anchors = np.array(embedding["anchors"])
     classes = embedding["anchor_classes"]
-    panels = [("clean", np.array(embedding["clean"]))]
+    panels = [("clean images", np.array(embedding["clean"]))]
     if embedding["adversarial"] is not None:
-        panels.append((f"adversarial ({entry['attack']})", np.array(embedding["adversarial"])))
-    top = max(max(classes), int(labels.max()))
-    colours = pyplot.get_cmap("tab10" if top < 10 else "tab20" if top < 20 else "viridis")
-
-    def colour(k):
-        return colours(k) if top < 20 else colours(k / top)
-
-    figure, axes_row = pyplot.subplots(
-        1, len(panels), figsize=(4.2 * len(panels), 4.2), squeeze=False
+        panels.append((f"attacked: {entry['attack']}", np.array(embedding["adversarial"])))
+    colour = _class_colours(max(max(classes), int(labels.max())))
+    figure, axes_row = figures.subplots(
+        1, len(panels), figsize=(4.2 * len(panels), 4.4), squeeze=False
     )
     everything = np.concatenate([points for _, points in panels] + [anchors])
     low, high = everything.min(axis=0), everything.max(axis=0)
     margin = 0.05 * (high - low + 1e-9)
     for axes, (title, points) in zip(axes_row[0], panels):
-        axes.scatter(
-            points[:, 0], points[:, 1], s=6, c=[colour(k) for k in labels], alpha=0.7, linewidths=0
-        )
-        axes.scatter(
-            anchors[:, 0],
-            anchors[:, 1],
-            s=140,
-            marker="*",
-            c=[colour(k) for k in classes],
-            edgecolors="black",
-            linewidths=0.8,
-        )
-        axes.scatter(
-            [], [], s=140, marker="*", c="white", edgecolors="black", label=entry["anchors"]
-        )
-        for (x, y), k in zip(anchors, classes):
-            axes.annotate(
-                str(k), (x, y), xytext=(4, 4), textcoords="offset points", fontsize=7, weight="bold"
-            )
+        _embedding_panel(axes, title, points, labels, anchors, classes, colour, entry["anchors"])
         axes.set_xlim(low[0] - margin[0], high[0] + margin[0])
         axes.set_ylim(low[1] - margin[1], high[1] + margin[1])
-        axes.set_xticks([])
-        axes.set_yticks([])
-        axes.set_title(title, fontsize=9)
-        axes.legend(loc="best", fontsize=7)
-    figure.suptitle(f"feature embedding: {embedding['method']}", fontsize=9)
+    figure.suptitle(
+        f"Features of {len(labels)} test points mapped to 2-D by {embedding['method']}; "
+        f"stars mark the {entry['anchors']}",
+        fontsize=9,
+    )
     figure.tight_layout()
-    _save(figure, path)
-    pyplot.close(figure)
+    return figure
+
+
+def _figures(results):
+    """(paths key, file stem, title, figure maker) of each figure `results` allow."""
+    wanted = []
+    if "epsilon_sweep" in results:
+        wanted.append(("plot", SWEEP_FIGURE, "Robust accuracy vs ε", lambda: sweep_figure(results)))
+    if "corruptions" in results:
+        entry = results["corruptions"]
+        wanted.append(
+            (
+                "corruption_plot",
+                CORRUPTION_FIGURE,
+                "Accuracy under common corruptions",
+                lambda: corruption_figure(entry),
+            )
+        )
+    geometry = results.get("geometry", {})
+    if "embedding" in geometry:
+        wanted.append(
+            (
+                "embedding_plot",
+                EMBEDDING_FIGURE,
+                "Feature embedding",
+                lambda: embedding_figure(geometry),
+            )
+        )
+    return wanted
+
+
+def figure_links(written):
+    """Markdown lines linking each figure's files, relative to the report's folder.
+
+    Args:
+        written: {title: [paths of the figure, one per format]}.
+    """
+    if not written:
+        return []
+    lines = ["", "### Figures", ""]
+    for title, paths in written.items():
+        links = ", ".join(
+            f"[{os.path.splitext(path)[1][1:]}]({os.path.basename(path)})" for path in paths
+        )
+        lines.append(f"- {title}: {links}")
+    return lines
 
 
 def describe_source(results, model_path, model, splits):
@@ -405,27 +449,32 @@ def describe_source(results, model_path, model, splits):
     return results
 
 
-def write_report(results, folder):
-    """Writes robustness.json, robustness.md and the plots its results allow (the ε sweep,
-    the corruption heat-map, the feature embedding) into `folder`.
+def write_report(results, folder, figure_formats=("png",)):
+    """Writes robustness.json, the figures its results allow (the ε sweep, the corruption
+    heat-map, the feature embedding) and robustness.md, which links them, into `folder`.
 
-    Returns the Markdown text and the paths written.
+    Args:
+        results: an `evaluate_robustness` result.
+        folder: the report's folder (created if missing).
+        figure_formats: formats in `figures.FIGURE_FORMATS`; each figure is written in each.
+
+    Returns:
+        The Markdown text and the paths written: `json`, `markdown`, each figure's file in
+        the first format (`plot`, `corruption_plot`, `embedding_plot`) and `figures`, every
+        figure file.
     """
     os.makedirs(folder, exist_ok=True)
     paths = {
         "json": os.path.join(folder, JSON_NAME),
         "markdown": os.path.join(folder, MARKDOWN_NAME),
+        "figures": [],
     }
-    markdown = format_markdown(results)
     write_text(paths["json"], json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    written = {}
+    for key, stem, title, make in _figures(results):
+        written[title] = figures.save_figure(make(), folder, stem, figure_formats)
+        paths[key] = written[title][0]
+        paths["figures"] += written[title]
+    markdown = format_markdown(results, written)
     write_text(paths["markdown"], markdown)
-    if "epsilon_sweep" in results:
-        paths["plot"] = os.path.join(folder, PLOT_NAME)
-        plot_epsilon_sweep(results, paths["plot"])
-    if "corruptions" in results:
-        paths["corruption_plot"] = os.path.join(folder, CORRUPTION_PLOT_NAME)
-        plot_corruptions(results["corruptions"], paths["corruption_plot"])
-    if "embedding" in results.get("geometry", {}):
-        paths["embedding_plot"] = os.path.join(folder, EMBEDDING_PLOT_NAME)
-        plot_embedding(results["geometry"], paths["embedding_plot"])
     return markdown, paths

@@ -10,6 +10,7 @@ import functools
 import math
 import sys
 import time
+import zlib
 
 import keras
 import numpy as np
@@ -71,6 +72,12 @@ SUITES = {
 }
 
 
+def attack_seed(seed, attack):
+    """The seed of the random starts of the attack named `attack`: drawn from the suite's seed
+    and the name alone, so an attack's draws do not depend on which parts ran before it."""
+    return (seed * 1_000_003 + zlib.crc32(attack.encode())) % 2**31
+
+
 def large_epsilon(norm, image_shape):
     """The radius within which every image in [0, 1] reaches the uniform mid-grey image, so no
     honest classifier stays robust there: 0.5 (L∞) or 0.5·√(pixels) (L2)."""
@@ -113,8 +120,12 @@ class Evaluation:
 
         self.logits_fn = logits_fn
         self.predict = tf.function(lambda x: tf.argmax(logits_fn(x), axis=1), reduce_retracing=True)
-        self.seed_generator = keras.random.SeedGenerator(self.seed)
         self._crafters = {}
+
+    def reseed(self, generator, attack):
+        """Sets the keras `generator` back to the first draw of `attack`'s own seed."""
+        state = [attack_seed(self.seed, attack), 0]
+        generator.state.assign(tf.constant(state, generator.state.dtype))
 
     def log(self, message):
         if self.progress:
@@ -132,11 +143,13 @@ class Evaluation:
         hits = [self.predict(craft(x, y)).numpy() == y.numpy() for x, y in self.batches(count)]
         return np.concatenate(hits)
 
-    def our_pgd(self, steps=PGD_STEPS, step_size=None):
+    def our_pgd(self, attack, steps=PGD_STEPS, step_size=None):
         """PGD on cross-entropy as `craft(x, y, epsilon=None)`, traced once per setting.
 
         `step_size` is the step at the suite's ε (default: the suite's); at another ε it scales
-        with ε. Random starts come from the evaluation's one seeded generator.
+        with ε. The random starts begin anew from the seed of `attack` (a row's name) at each
+        call, and run on over the craft's calls (restarts, batches); crafts of one setting
+        share a generator, so use each before asking for the next.
         """
         config = PGDConfig(
             epsilon=self.epsilon,
@@ -146,18 +159,16 @@ class Evaluation:
             objective="ce",
         )
         if config not in self._crafters:
-            self._crafters[config] = tf.function(
+            generator = keras.random.SeedGenerator(0)
+            traced = tf.function(
                 lambda x, y, epsilon: pgd(
-                    self.logits_fn,
-                    x,
-                    y,
-                    config,
-                    epsilon=epsilon,
-                    seed_generator=self.seed_generator,
+                    self.logits_fn, x, y, config, epsilon=epsilon, seed_generator=generator
                 ),
                 reduce_retracing=True,
             )
-        traced = self._crafters[config]
+            self._crafters[config] = (generator, traced)
+        generator, traced = self._crafters[config]
+        self.reseed(generator, attack)
         return lambda x, y, epsilon=None: traced(
             x, y, tf.constant(self.epsilon if epsilon is None else epsilon, tf.float32)
         )
@@ -167,6 +178,14 @@ class Evaluation:
         for _ in range(restarts):
             correct &= self.correct_under(craft)
         return correct
+
+    def pgd_row_at(self, epsilon):
+        """Per point: still correct under the PGD row's attack (its steps, step scaled to ε,
+        seed and restarts) at `epsilon`? At the suite's ε this is the PGD row itself."""
+        if epsilon == self.epsilon and "pgd" in self.correct:
+            return self.correct["pgd"]
+        craft = functools.partial(self.our_pgd("pgd"), epsilon=epsilon)
+        return self.worst_over_restarts(craft, self.restarts)
 
     def record_attack(self, name, label, correct, seconds, positions=None, **extra):
         """Adds a table row; `positions`: the evaluated points it ran on, when not all."""
@@ -206,7 +225,7 @@ def fgsm_part(ev):
 
 
 def pgd_part(ev):
-    craft = ev.our_pgd()
+    craft = ev.our_pgd("pgd")
     correct, seconds = _timed(lambda: ev.worst_over_restarts(craft, ev.restarts))
     restarts = f", {ev.restarts} restarts" if ev.restarts > 1 else ""
     ev.record_attack(
@@ -228,7 +247,7 @@ def cw_linf_part(ev):
             steps=CW_LINF_STEPS,
             step_size=ev.step_size,
             norm=ev.norm,
-            seed_generator=ev.seed_generator,
+            seed_generator=keras.random.SeedGenerator(attack_seed(ev.seed, "cw_linf")),
         ),
         reduce_retracing=True,
     )
@@ -278,7 +297,7 @@ def autoattack_part(ev):
         "AutoAttack (standard)",
         np.asarray(result.robust, bool),
         float(result.seconds),
-        positions=subset,
+        positions=subset if len(subset) < len(ev.labels) else None,
     )
 
 
@@ -357,13 +376,12 @@ def epsilon_sweep_part(ev):
         {ev.epsilon * m for m in ev.spec.sweep_multiples if ev.epsilon * m < large} | {large}
     )
     points = [{"epsilon": 0.0, "accuracy": float(ev.correct["clean"].mean())}]
-    craft = ev.our_pgd()
     started = time.perf_counter()
     for epsilon in epsilons:
-        correct = ev.correct_under(functools.partial(craft, epsilon=epsilon))
-        points.append({"epsilon": float(epsilon), "accuracy": float(correct.mean())})
+        points.append({"epsilon": float(epsilon), "accuracy": float(ev.pgd_row_at(epsilon).mean())})
+    restarts = f", {ev.restarts} restarts" if ev.restarts > 1 else ""
     ev.results["epsilon_sweep"] = {
-        "attack": f"PGD-{PGD_STEPS} (CE)",
+        "attack": f"PGD-{PGD_STEPS} (CE{restarts})",
         "points": points,
         "large_epsilon": large,
         "large_epsilon_accuracy": points[-1]["accuracy"],
@@ -378,12 +396,16 @@ def epsilon_sweep_part(ev):
 def pgd_strength_part(ev):
     strong_step = 2.5 * ev.epsilon / STRONG_PGD_STEPS
     correct, seconds = _timed(
-        lambda: ev.correct_under(ev.our_pgd(steps=STRONG_PGD_STEPS, step_size=strong_step))
+        lambda: ev.correct_under(
+            ev.our_pgd("pgd100", steps=STRONG_PGD_STEPS, step_size=strong_step)
+        )
     )
     ev.record_attack(
         "pgd100", f"PGD-{STRONG_PGD_STEPS} (CE, step {strong_step:.4g})", correct, seconds
     )
-    restarted, seconds = _timed(lambda: ev.worst_over_restarts(ev.our_pgd(), STRENGTH_RESTARTS))
+    restarted, seconds = _timed(
+        lambda: ev.worst_over_restarts(ev.our_pgd("pgd_restarts"), STRENGTH_RESTARTS)
+    )
     ev.record_attack(
         "pgd_restarts", f"PGD-{PGD_STEPS} × {STRENGTH_RESTARTS} restarts", restarted, seconds
     )
@@ -424,22 +446,22 @@ def corruptions_part(ev):
 
 
 def geometry_part(ev):
-    """Feature geometry of the suite's points and their PGD-20 examples (the PGD row's attack,
-    with fresh random starts)."""
+    """Feature geometry of the suite's points and their PGD-20 examples (the PGD row's attack
+    and the random starts of its first restart)."""
     if getattr(ev.model, "backbone", None) is None:
         reason = f"{type(ev.model).__name__} has no `backbone` giving features"
         ev.results["geometry"] = {"skipped": reason}
         ev.log(f"feature geometry skipped: {reason}")
         return
     started = time.perf_counter()
-    craft = ev.our_pgd()
+    craft = ev.our_pgd("pgd")
     adversarial = np.concatenate([craft(x, y).numpy() for x, y in ev.batches()])
     entry = geometry.feature_geometry(
         ev.model,
         ev.images,
         ev.labels,
         adversarial_images=adversarial,
-        attack=f"PGD-{PGD_STEPS} (CE, step {ev.step_size:.4g}) at {ev.norm} ε = {ev.epsilon:.4g}",
+        attack=geometry.pgd_label(ev.step_size, ev.norm, ev.epsilon),
         seed=ev.seed,
         batch_size=ev.batch_size,
     )
@@ -459,7 +481,8 @@ def diagnostics_part(ev):
 
 
 def worst_case(ev):
-    """Accuracy when each point counts as robust only if every attack at ε failed on it.
+    """Accuracy when a point counts as robust only if it is classified correctly clean and every
+    attack row (each attack in `ev.correct`, all at ε) failed on it.
 
     Over all evaluated points with the attacks that ran on all of them; an attack run on a
     subset (AutoAttack with `autoattack_points`) adds the worst case on that subset.
@@ -547,6 +570,8 @@ def evaluate_robustness(
             corruptions and the feature geometry of clean and PGD-20 features).
         num_points: evaluate a seeded random subset of this size (its indices are reported
             as `subset`); None: all points.
+        seed: seeds the subset and every attack's random starts; each attack draws from its
+            own seed (`attack_seed`), so a row's number does not depend on the suite.
         step_size: PGD step at `epsilon`; None: `2.5 ε / 20`. It scales with ε in the sweep.
         restarts: random restarts of the PGD-20 row (a point counts if every restart fails).
         autoattack_points: run AutoAttack on a fixed subset of this many of the evaluated

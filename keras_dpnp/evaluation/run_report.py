@@ -49,6 +49,7 @@ def evaluate_model(
     autoattack_points=None,
     corruptions=None,
     out=None,
+    figure_formats=("png",),
     progress=True,
 ):
     """Evaluates the model at `path` (a run directory or a `.keras` file) on its test split.
@@ -59,7 +60,8 @@ def evaluate_model(
     `corruptions`: the `CorruptionSettings` fields other than the data set, for the full suite.
     `autoattack_points`: AutoAttack on a fixed subset of this many points (see
     `robustness.evaluate_robustness`).
-    Writes the report into `out` (default: the run directory, or the file's folder).
+    Writes the report into `out` (default: the run directory, or the file's folder), each
+    figure in each of `figure_formats` (`png`, `pdf`, `svg`).
 
     Returns:
         (results, Markdown text, {kind: path written}).
@@ -97,7 +99,7 @@ def evaluate_model(
         progress=progress,
     )
     report.describe_source(results, source.model_path, model, splits)
-    markdown, paths = report.write_report(results, out or source.folder)
+    markdown, paths = report.write_report(results, out or source.folder, figure_formats)
     return results, markdown, paths
 
 

@@ -19,7 +19,7 @@ from keras_dpnp.config import TrainConfig
 from keras_dpnp.evaluation.accuracy import accuracy_under_pgd
 from keras_dpnp.methods import METHODS
 from keras_dpnp.model import AdvDPNP
-from keras_dpnp.training import callbacks, distribute
+from keras_dpnp.training import callbacks, curves, distribute
 from keras_dpnp.training.run_dir import BEST_CHECKPOINT, LAST_CHECKPOINT, RunDir
 
 
@@ -244,6 +244,7 @@ def train(config: TrainConfig, *, verbose="auto", overwrite=False):
     test = _final_test(config, model, splits)
     results = _results(config, splits.info, history, test, train_seconds, precision_reason)
     run.write_results(results)
+    curves.write_training_curves(run)
     return results
 
 

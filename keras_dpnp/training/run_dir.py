@@ -4,12 +4,14 @@
     <run>/last.keras       the model after the latest epoch
     <run>/best.keras       the epoch of best validation accuracy (when there is validation)
     <run>/history.csv      one row of logs per epoch
+    <run>/training_curves.png  history.csv drawn: accuracies and geometry logs per epoch
     <run>/backup/          Keras's `BackupAndRestore` state, from which a rerun resumes
     <run>/logs/            TensorBoard
     <run>/results.json     the test accuracy of last.keras, measured at the end of training
     <run>/robustness.json  the robustness report (`keras_dpnp.evaluate`)
 
-Training writes it through `RunDir.prepare` and `RunDir.write_results`; evaluation, export,
+Training writes it through `RunDir.prepare` and `RunDir.write_results` (and the curves through
+`training/curves.py`); evaluation, export,
 comparison and the attack benchmark find and load models through `find_model` and `load_model`.
 """
 
@@ -30,6 +32,8 @@ CONFIG_FILE = "config.json"
 RESULTS_FILE = "results.json"
 ROBUSTNESS_FILE = "robustness.json"
 HISTORY_FILE = "history.csv"
+# File name, without its suffix, of the figure of history.csv (`training/curves.py`).
+TRAINING_CURVES = "training_curves"
 LAST_CHECKPOINT = "last.keras"
 BEST_CHECKPOINT = "best.keras"
 # The files each --checkpoint choice takes, in order of preference.

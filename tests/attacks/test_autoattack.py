@@ -1,4 +1,5 @@
 import dataclasses
+import re
 import sys
 
 import numpy as np
@@ -82,3 +83,14 @@ def test_bad_requests_are_rejected(standard_model):
         autoattack(logits_fn, x[:0], y[:0], epsilon=0.1)
     with pytest.raises(ValueError, match="at least 4 classes"):
         autoattack(lambda t: logits_fn(t)[:, :3], x, y % 3, epsilon=0.1)
+
+
+def test_each_stage_bar_counts_its_points_once(standard_model, capsys, monkeypatch):
+    logits_fn, x, y = standard_model
+    monkeypatch.setattr(autoattack_module, "STEPS", 5)
+    result = autoattack(logits_fn, x, y, epsilon=EPSILON, version="fast", batch_size=8)
+    printed = capsys.readouterr().out
+    robust_after_ce = round(result.stages[0][1] * len(x))
+    assert 0 < robust_after_ce < len(x)  # APGD-T attacks the survivors, target by target
+    totals = {int(total) for total in re.findall(r"\d+/(\d+)", printed)}
+    assert totals == {round(result.clean_accuracy * len(x)), robust_after_ce}, printed

@@ -56,7 +56,13 @@ def _evaluate(*flags):
 
 def test_quick_suite_on_a_run_directory_writes_the_report(run_dir, tmp_path):
     out = str(tmp_path / "report")
-    done = _evaluate(f"--model={run_dir}", "--suite=quick", "--num_points=40", f"--out={out}")
+    done = _evaluate(
+        f"--model={run_dir}",
+        "--suite=quick",
+        "--num_points=40",
+        f"--out={out}",
+        "--figure_format=png,pdf",
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "| Clean |" in done.stdout and "### Gradient-masking diagnostics" in done.stdout
     with open(os.path.join(out, "robustness.json"), encoding="utf-8") as f:
@@ -67,6 +73,9 @@ def test_quick_suite_on_a_run_directory_writes_the_report(run_dir, tmp_path):
     assert results["model"]["method"] == "adv_dpnp"
     assert os.path.basename(results["model"]["path"]) in ("best.keras", "last.keras")
     assert os.path.getsize(os.path.join(out, "robust_accuracy_vs_epsilon.png")) > 1000
+    with open(os.path.join(out, "robust_accuracy_vs_epsilon.pdf"), "rb") as f:
+        assert f.read(4) == b"%PDF"
+    assert "[pdf](robust_accuracy_vs_epsilon.pdf)" in done.stdout
 
 
 def _last_error_line(done):

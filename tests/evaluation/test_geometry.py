@@ -99,7 +99,7 @@ def test_model_geometry_with_prototypes_and_embedding(digits_points):
     result = geometry.feature_geometry(model, images, labels, epsilon=0.2, embedding_points=20)
     prototypes = np.asarray(model.class_vectors())
     assert result["anchors"] == "prototypes" and result["classes"] == 10
-    assert result["attack"] == "PGD-20 (CE, step 0.025) at linf ε = 0.2"
+    assert result["attack"] == "PGD-20 (CE, step 0.025) at L∞ ε = 0.2"
     features = np.asarray(model.features(images))
     expected = np.mean(np.linalg.norm(features - prototypes[labels], axis=1))
     assert result["clean"]["to_prototype"]["distance"] == pytest.approx(expected, rel=1e-5)

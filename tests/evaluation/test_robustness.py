@@ -164,3 +164,50 @@ def test_autoattack_on_a_fixed_subset_names_it_and_keeps_it_across_seeds():
     assert "| **worst case on the 20 AutoAttack points** |" in markdown
     with pytest.raises(ValueError, match="autoattack_points must be >= 1"):
         robustness.evaluate_robustness(model, images, labels, epsilon=0.2, autoattack_points=0)
+
+
+# A radius at which PGD breaks some points and not others: there, random starts change rows.
+EPSILON = 0.1
+
+
+def _run_suite(monkeypatch, parts, sweep_multiples, **options):
+    monkeypatch.setitem(
+        robustness.SUITES, "under_test", robustness.SuiteSpec(parts, sweep_multiples)
+    )
+    model, images, labels = standard_digits_model()
+    return robustness.evaluate_robustness(
+        model,
+        images,
+        labels,
+        epsilon=EPSILON,
+        suite="under_test",
+        progress=False,
+        **options,
+    )
+
+
+def _sweep_at(results, epsilon):
+    return next(
+        p["accuracy"] for p in results["epsilon_sweep"]["points"] if p["epsilon"] == epsilon
+    )
+
+
+def test_one_attack_and_seed_give_one_number_in_any_suite(monkeypatch):
+    # A short suite, and a longer one whose extra parts and sweep points draw random starts
+    # before the strength rows: the PGD-20 row, the sweep at ε and the strength rows agree.
+    short = _run_suite(
+        monkeypatch, ("clean", "pgd", "epsilon_sweep", "pgd_strength"), (1.0,), restarts=2
+    )
+    long = _run_suite(
+        monkeypatch,
+        ("clean", "fgsm", "cw_linf", "epsilon_sweep", "pgd", "pgd_strength"),
+        (0.5, 1.0, 2.0, 3.0),
+        restarts=2,
+    )
+    short_rows, long_rows = _accuracies(short), _accuracies(long)
+    assert 0.1 < short_rows["pgd"] < short_rows["clean"] - 0.1  # the random starts matter here
+    assert _sweep_at(short, EPSILON) == short_rows["pgd"]
+    # The long suite sweeps before its PGD row runs, so its sweep point is computed afresh.
+    assert _sweep_at(long, EPSILON) == long_rows["pgd"] == short_rows["pgd"]
+    for name in ("pgd100", "pgd_restarts"):
+        assert long_rows[name] == short_rows[name], name

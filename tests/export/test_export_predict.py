@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from export import predict
+from export.inputs import InputError, PictureConversion, load_images
 from export_helpers import tiny_model
 from keras_dpnp.exporting import export_model, formats
 
@@ -27,9 +28,9 @@ def exported(tmp_path_factory):
     return model, str(out / "model.onnx")
 
 
-def _run_main(capsys, onnx_path, *paths, json_output=True):
+def _run_main(capsys, onnx_path, *paths, json_output=True, options=()):
     code = predict.main(
-        [f"--onnx={onnx_path}", *(["--json"] if json_output else []), *map(str, paths)]
+        [f"--onnx={onnx_path}", *(["--json"] if json_output else []), *options, *map(str, paths)]
     )
     captured = capsys.readouterr()
     return code, captured.out, captured.err
@@ -122,11 +123,13 @@ def test_bad_arrays_get_one_line_errors(exported, tmp_path, capsys, case):
     [
         (
             lambda path: Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(path / "x.png"),
-            r"x\.png: the image is RGB \(3 channels\), the model takes grayscale",
+            r"x\.png: the image is RGB \(3 channels\), the model takes grayscale \(1 "
+            r"channel\); pass --grayscale to convert it",
         ),
         (
             lambda path: Image.fromarray(np.zeros((9, 8), np.uint8)).save(path / "x.png"),
-            r"x\.png: images are 9×8, the model takes 8×8",
+            r"x\.png: images are 9×8, the model takes 8×8; resize them first \(pictures: "
+            r"pass --resize\)",
         ),
         (lambda path: (path / "x.png").write_bytes(b"not a png"), r"x\.png: cannot read the image"),
         (lambda path: (path / "x.txt").write_text("1 2 3"), r"x\.txt: unsupported file type \.txt"),
@@ -158,6 +161,35 @@ def test_bad_files_get_one_line_errors(exported, tmp_path, capsys, write, messag
     code, _, err = _run_main(capsys, exported[1], tmp_path / name)
     assert code == 1 and len(err.strip().splitlines()) == 1
     assert re.search(message, err), err
+
+
+def test_resize_and_grayscale_predict_what_preprocessing_by_hand_gives(exported, tmp_path, capsys):
+    photo = np.random.default_rng(5).integers(0, 256, (20, 14, 3)).astype(np.uint8)
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    by_hand = Image.fromarray(photo).convert("L").resize((8, 8), Image.Resampling.BILINEAR)
+    np.save(tmp_path / "by_hand.npy", np.asarray(by_hand)[..., np.newaxis])
+    code, out, err = _run_main(
+        capsys,
+        exported[1],
+        tmp_path / "photo.png",
+        tmp_path / "by_hand.npy",
+        options=["--resize", "--grayscale"],
+    )
+    assert code == 0, err
+    converted, hand_made = [json.loads(line) for line in out.splitlines()]
+    assert converted["index"] == hand_made["index"]
+    assert converted["probability"] == hand_made["probability"]
+
+
+def test_rgb_converts_a_grayscale_picture_for_a_colour_model(tmp_path):
+    gray = np.random.default_rng(6).integers(0, 256, (8, 8)).astype(np.uint8)
+    Image.fromarray(gray).save(tmp_path / "scan.png")
+    with pytest.raises(InputError, match=r"pictures: pass --rgb or --grayscale"):
+        load_images(str(tmp_path / "scan.png"), (8, 8, 3))
+    _, images = load_images(str(tmp_path / "scan.png"), (8, 8, 3), PictureConversion(mode="RGB"))
+    assert images.shape == (1, 8, 8, 3)
+    for channel in range(3):
+        np.testing.assert_array_equal(images[0, :, :, channel], gray / np.float32(255))
 
 
 def test_bad_model_files(tmp_path, capsys):

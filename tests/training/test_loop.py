@@ -46,7 +46,8 @@ def test_cli_trains_and_writes_the_run_directory(tmp_path):
     result = _train_cli(f"--flagfile={flagfile}", "--method=adv_dpnp", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     run_dir = tmp_path / "runs" / "tiny"
-    for name in ("config.json", "last.keras", "best.keras", "history.csv", "results.json"):
+    written = ("config.json", "last.keras", "best.keras", "history.csv", "results.json")
+    for name in (*written, "training_curves.png"):
         assert (run_dir / name).exists(), name
     assert not (run_dir / "backup").exists()
     config = json.loads((run_dir / "config.json").read_text())
