@@ -7,8 +7,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from keras_dpnp import figures
 from keras_dpnp.config import TrainConfig
-from keras_dpnp.files import atomic_path, write_text
+from keras_dpnp.files import write_text
 from keras_dpnp.training.run_dir import RunDir
 
 GEOMETRY_COLUMNS = ("proto_max_cos", "align_ratio", "feature_norm")
@@ -271,23 +272,19 @@ def frontier_points(summary, robust_key):
     return methods
 
 
-def plot(summary, path):
-    """The trade-off frontier: clean against robust accuracy, one colour per method.
+def plot(summary, folder, stem="comparison"):
+    """The trade-off frontier as `folder/stem.png`: clean against robust accuracy, one colour
+    per method.
 
     Each variant is a point with its seed spread as error bars, labelled; a method's points
-    (e.g. TRADES at several β) are joined in order of robustness.
+    (e.g. TRADES at several β) are joined in order of robustness. Returns the path written.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     robust_key, attack = _robust_key(summary)
-    fig, ax = plt.subplots(figsize=(6.5, 5))
+    figure, axes = figures.subplots(figsize=(6.5, 5))
     for method, points in frontier_points(summary, robust_key).items():
         x = [100 * robust["mean"] for _, _, robust in points]
         y = [100 * clean["mean"] for _, clean, _ in points]
-        line = ax.errorbar(
+        line = axes.errorbar(
             x,
             y,
             xerr=[100 * robust["std"] for _, _, robust in points],
@@ -298,7 +295,7 @@ def plot(summary, path):
         )
         for (label, _, _), px, py in zip(points, x, y, strict=True):
             if label != method:
-                ax.annotate(
+                axes.annotate(
                     label,
                     (px, py),
                     textcoords="offset points",
@@ -306,15 +303,13 @@ def plot(summary, path):
                     fontsize=7,
                     color=line[0].get_color(),
                 )
-    ax.set_xlabel(f"{attack} accuracy (%)")
-    ax.set_ylabel("clean accuracy (%)")
-    ax.set_title("clean against robust test accuracy (mean ± std over seeds)", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as temporary:
-        fig.savefig(temporary, format="png", dpi=120)
-    plt.close(fig)
+    axes.set_xlabel(f"{attack} {figures.ACCURACY_LABEL}")
+    axes.set_ylabel(f"clean {figures.ACCURACY_LABEL}")
+    axes.set_title("clean against robust test accuracy (mean ± std over seeds)", fontsize=9)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    return figures.save_figure(figure, folder, stem)[0]
 
 
 def write_outputs(folder, rows, table_name="comparison"):
@@ -324,5 +319,5 @@ def write_outputs(folder, rows, table_name="comparison"):
     path = os.path.join(folder, table_name)
     write_text(path + ".json", json.dumps(summary, indent=2) + "\n")
     write_text(path + ".md", table + "\n")
-    plot(summary, path + ".png")
+    plot(summary, folder, table_name)
     return table

@@ -111,7 +111,8 @@ def test_the_summary_takes_the_report_columns_when_every_run_was_evaluated(tmp_p
         "| a | trades | 2 | 97.0 ± 1.4 | 60.0 ± 0.0 | 70.0 ± 0.0 | 65.0 ± 0.0 | 55.0 ± 7.1 |"
         in table
     )
-    comparison.plot(summary, str(tmp_path / "plot.png"))
+    path = comparison.plot(summary, str(tmp_path), "plot")
+    assert path == str(tmp_path / "plot.png")
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -162,5 +163,5 @@ def test_the_frontier_joins_each_methods_settings_in_order_of_robustness(tmp_pat
     points = comparison.frontier_points(comparison.summarise(rows), "autoattack_accuracy")
     assert [label for label, _, _ in points["trades"]] == ["trades_b1", "trades_b3", "trades_b6"]
     assert [label for label, _, _ in points["pgd_at"]] == ["pgd_at"]
-    comparison.plot(comparison.summarise(rows), str(tmp_path / "frontier.png"))
+    comparison.plot(comparison.summarise(rows), str(tmp_path), "frontier")
     assert (tmp_path / "frontier.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
