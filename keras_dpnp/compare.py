@@ -15,7 +15,7 @@ import os
 from absl import flags
 
 from keras_dpnp import cli
-from keras_dpnp.config import config_from_flags, define_flags
+from keras_dpnp.config import FLAG_TOPICS, config_from_flags, define_flags
 
 define_flags()
 flags.DEFINE_multi_string("variant", [], "label:flag=value,flag=value; repeat for each row.")
@@ -27,6 +27,8 @@ flags.DEFINE_enum(
     "Robustness suite run on each run's best checkpoint (test split); default: "
     "none, the table shows the test accuracy measured at the end of training.",
 )
+cli.define_verbose_flag()
+HELP_GROUPS = (("comparison", ("variant", "seeds", "suite", "verbose")), *FLAG_TOPICS)
 
 
 def main(argv):
@@ -46,7 +48,7 @@ def main(argv):
             "--suite evaluates on the test split, which --nofinal_test keeps unread; "
             "drop one of them"
         )
-    rows = comparison.run_all(runs, suite=flags.FLAGS.suite)
+    rows = comparison.run_all(runs, verbose=cli.verbose_value(), suite=flags.FLAGS.suite)
     folder = base.run_dir
     table = comparison.write_outputs(folder, rows)
     print(table)
@@ -55,7 +57,7 @@ def main(argv):
 
 def run():
     """The console entry point (`keras-dpnp-...`)."""
-    cli.run(main)
+    cli.run(main, HELP_GROUPS)
 
 
 if __name__ == "__main__":

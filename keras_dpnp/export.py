@@ -46,8 +46,9 @@ def report(metadata, out_dir):
     """A short Markdown summary of the written artefacts and their parity checks."""
     verification = metadata["verification"]
     attack = verification["probes"]["attack"]
+    epoch = f" (epoch {metadata['checkpoint_epoch']})" if metadata.get("checkpoint_epoch") else ""
     lines = [
-        f"exported {metadata['checkpoint'] or metadata['source']} -> {out_dir} (classes: "
+        f"exported {metadata['checkpoint'] or metadata['source']}{epoch} -> {out_dir} (classes: "
         f"{', '.join(metadata['class_names'])})",
         f"verified on {verification['probes']['clean']} and their PGD-{attack['steps']} "
         f"examples (L∞ ε = {attack['epsilon']:.4g}); max |Δ| vs Keras:",
