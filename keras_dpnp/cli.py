@@ -90,12 +90,13 @@ def own_flag_names(flag_values=flags.FLAGS):
 
 
 def help_text(doc, groups, flag_values=flags.FLAGS):
-    """The --help page: `doc`, then each (title, flag names) group; a project flag in no group
-    comes last under 'other'."""
+    """The --help page: `doc`, then each (title, flag names) group; the project's flags in no
+    group come last, under 'other' ('flags' when there are no groups)."""
     lines = [textwrap.dedent(doc or "").strip(), ""]
     grouped = [name for _, names in groups for name in names]
     other = sorted(own_flag_names(flag_values) - set(grouped))
-    for title, names in [*groups, *([("other", other)] if other else [])]:
+    rest = [("other" if groups else "flags", other)] if other else []
+    for title, names in [*groups, *rest]:
         lines.append(f"{title}:")
         for name in names:
             lines += _flag_entry(flag_values[name])

@@ -194,7 +194,7 @@ class TrainConfig:
     align_weight: float = _field(
         None,
         "λ_pa: positive alignment (clean and adv); a number, or a multiple of 1/r² such as "
-        "10/r2 (None: the default, 10/r²).",
+        "10/r2, which follows --radius (in Python, None means 10/r²).",
         minimum=0.0,
     )
     repel_weight: float = _field(LossWeights.repel, "λ_nr: negative repulsion.", minimum=0.0)

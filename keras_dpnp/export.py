@@ -38,6 +38,10 @@ flags.DEFINE_integer(
     "saved_model_version", 1, "Version folder of the SavedModel (TF Serving).", lower_bound=1
 )
 flags.mark_flags_as_required(["model", "out"])
+HELP_GROUPS = (
+    ("model", ("model", "checkpoint", "class_names")),
+    ("output", ("out", "formats", "overwrite", "opset", "saved_model_version")),
+)
 
 FLAGS = flags.FLAGS
 
@@ -97,7 +101,7 @@ def main(argv):
 
 def run():
     """The console entry point (`keras-dpnp-export`)."""
-    cli.run(main)
+    cli.run(main, HELP_GROUPS)
 
 
 if __name__ == "__main__":
