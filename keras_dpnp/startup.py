@@ -14,9 +14,10 @@ on an AVX2-only CPU oneDNN makes every training step faster (README "Speed"). Se
 Known start-up noise is dropped from the error stream, line by line and nothing else: the notes
 that a CPU-only machine has no CUDA driver (TensorFlow's CUDA plugin then also logs `failed call
 to cuInit ... (303)`, which is dropped only where no NVIDIA driver is loaded), the warning that a
-generator-fed `tf.data` pipeline is not graph-optimised, oneDNN's notice (the training banner
-states oneDNN's state) and the advice to rebuild TensorFlow for this CPU. A child process does the
-filtering, so nothing else written to the error stream is lost, even when Python crashes.
+generator-fed `tf.data` pipeline is not graph-optimised (and its note on a memory setting),
+oneDNN's notice (the training banner states oneDNN's state) and the advice to rebuild
+TensorFlow for this CPU. A child process does the filtering, so nothing else written to the
+error stream is lost, even when Python crashes.
 `TF_CPP_MIN_LOG_LEVEL` stays the user's: it would hide TensorFlow's real errors too.
 """
 
@@ -49,6 +50,7 @@ CPU_ONLY_NOISE = (
 # Lines of every start that the banner says better (oneDNN's state) or that ask for a rebuild.
 ALWAYS_NOISE = (
     r"GeneratorDatasetOp::Dataset will not be optimized",
+    r"generator_dataset_op\.cc:\d+\] Memory patch applied: M_TRIM_THRESHOLD",
     r"oneDNN custom operations are on\. You may see slightly different numerical results",
     r"cpu_feature_guard\.cc:\d+\] This TensorFlow binary is optimized to use available CPU",
     r"^To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler",
