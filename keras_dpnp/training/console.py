@@ -122,7 +122,7 @@ def start_banner(config, facts: RunFacts):
     directory (and from which epoch a resumed run continues)."""
     sizes = " / ".join(f"{count:,} {name}" for name, count in facts.split_sizes.items())
     state = (
-        f"resumed from epoch {facts.done_epochs} of {config.epochs}"
+        f"resumed after epoch {facts.done_epochs} of {config.epochs}"
         if facts.done_epochs
         else "new run"
     )

@@ -57,7 +57,7 @@ def test_the_banner_says_what_is_trained_on_what_where_and_into_which_folder(fin
 def test_a_resumed_run_says_from_which_epoch():
     facts = console.RunFacts(1, {"train": 9, "test": 3}, "here", "CPU", "why", "on", 3)
     banner = console.start_banner(tiny_config(pathlib.Path("x")), facts)
-    assert "(resumed from epoch 3 of 1)" in banner and "9 train / 3 test (here)" in banner
+    assert "(resumed after epoch 3 of 1)" in banner and "9 train / 3 test (here)" in banner
 
 
 def test_the_test_numbers_are_of_the_checkpoint_results_json_names(finished):
