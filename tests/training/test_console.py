@@ -87,7 +87,6 @@ def test_the_end_summary_names_the_model_and_the_next_commands(finished):
     assert f"best.keras (epoch {epoch})" in loop.format_results(results)
 
 
-@pytest.mark.slow
 def test_the_evaluation_report_names_the_same_checkpoint(finished, tmp_path):
     config, results, _ = finished
     report, markdown, _ = evaluate_model(
