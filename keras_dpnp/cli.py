@@ -1,9 +1,15 @@
-"""Shared plumbing of the absl entry points: one-line errors and clean exit codes."""
+"""Shared plumbing of the absl entry points: one-line errors, clean exit codes, the --verbose
+flag and the --help page that groups a program's own flags by topic."""
 
 import os
 import sys
+import textwrap
 
 from absl import app, flags
+
+HELP_ARGS = ("-h", "-?", "--help", "--helpshort")
+# The modules whose flags are the project's own (absl and TensorFlow define the others).
+_OWN_MODULES = ("keras_dpnp", "export", "__main__")
 
 
 def _program():
@@ -29,6 +35,80 @@ def fail(message):
     sys.exit(1)
 
 
-def run(main):
-    """Runs an absl `main` with one-line flag errors (the body of every entry point)."""
+def define_verbose_flag():
+    """--verbose, with Keras's meaning of `fit(verbose=...)`."""
+    flags.DEFINE_enum(
+        "verbose",
+        "auto",
+        ["auto", "0", "1", "2"],
+        "0: silent; 1: a progress bar; 2: one line per epoch; auto: a progress bar on a "
+        "terminal, else one line per epoch. Every logged term also goes to history.csv and "
+        "TensorBoard.",
+    )
+
+
+def verbose_value():
+    """--verbose as `train` takes it: 'auto' or 0, 1, 2."""
+    text = flags.FLAGS.verbose
+    return text if text == "auto" else int(text)
+
+
+def _default_text(flag):
+    from keras_dpnp.config import readable_number
+
+    value = flag.default
+    if isinstance(value, float):
+        return readable_number(value)
+    if isinstance(value, list):
+        return ",".join(value)
+    if isinstance(value, str):
+        return value.replace("/r2", "/r²") if value.endswith("/r2") else value or "''"
+    return "none" if value is None else str(value)
+
+
+def _flag_entry(flag):
+    """The lines of one flag: its name with its default, then its help (and choices)."""
+    if flag.boolean:
+        head = f"  --[no]{flag.name}  (default: {str(flag.default).lower()})"
+    else:
+        head = f"  --{flag.name}={_default_text(flag)}"
+    text = flag.help
+    choices = getattr(flag.parser, "enum_values", None)
+    if choices and not all(choice in text for choice in choices):
+        text += f" One of: {', '.join(choices)}."
+    return [head, *textwrap.wrap(text, 96, initial_indent=" " * 6, subsequent_indent=" " * 6)]
+
+
+def own_flag_names(flag_values=flags.FLAGS):
+    """The names of the flags the project's modules define (not absl's or TensorFlow's)."""
+    return {
+        flag.name
+        for module, module_flags in flag_values.flags_by_module_dict().items()
+        if module.startswith(_OWN_MODULES) or module == sys.argv[0]
+        for flag in module_flags
+    }
+
+
+def help_text(doc, groups, flag_values=flags.FLAGS):
+    """The --help page: `doc`, then each (title, flag names) group; the project's flags in no
+    group come last, under 'other' ('flags' when there are no groups)."""
+    lines = [textwrap.dedent(doc or "").strip(), ""]
+    grouped = [name for _, names in groups for name in names]
+    other = sorted(own_flag_names(flag_values) - set(grouped))
+    rest = [("other" if groups else "flags", other)] if other else []
+    for title, names in [*groups, *rest]:
+        lines.append(f"{title}:")
+        for name in names:
+            lines += _flag_entry(flag_values[name])
+        lines.append("")
+    lines.append("Flags of absl and TensorFlow (logging, --flagfile, ...): --helpfull.")
+    return "\n".join(lines)
+
+
+def run(main, groups=()):
+    """Runs an absl `main` with one-line flag errors (the body of every entry point); --help
+    prints `help_text` of the main module's docstring and `groups`, and exits 0."""
+    if any(arg in HELP_ARGS for arg in sys.argv[1:]):
+        print(help_text(sys.modules[main.__module__].__doc__, groups))
+        sys.exit(0)
     app.run(main, flags_parser=parse_flags_or_exit)

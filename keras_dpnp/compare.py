@@ -17,7 +17,7 @@ import os
 from absl import flags
 
 from keras_dpnp import cli
-from keras_dpnp.config import config_from_flags, define_flags
+from keras_dpnp.config import FLAG_TOPICS, config_from_flags, define_flags
 
 define_flags()
 flags.DEFINE_multi_string("variant", [], "label:flag=value,flag=value; repeat for each row.")
@@ -42,6 +42,11 @@ flags.DEFINE_integer(
     "points for every run), the other attacks on all; default: all points.",
     lower_bound=1,
 )
+cli.define_verbose_flag()
+HELP_GROUPS = (
+    ("comparison", ("variant", "seeds", "suite", "autoattack_points", "table_name", "verbose")),
+    *FLAG_TOPICS,
+)
 
 
 def main(argv):
@@ -64,7 +69,10 @@ def main(argv):
     if flags.FLAGS.autoattack_points and not flags.FLAGS.suite:
         cli.fail("--autoattack_points sets the AutoAttack of a --suite; add --suite=headline")
     rows = comparison.run_all(
-        runs, suite=flags.FLAGS.suite, autoattack_points=flags.FLAGS.autoattack_points
+        runs,
+        verbose=cli.verbose_value(),
+        suite=flags.FLAGS.suite,
+        autoattack_points=flags.FLAGS.autoattack_points,
     )
     folder = base.run_dir
     table = comparison.write_outputs(folder, rows, flags.FLAGS.table_name)
@@ -74,7 +82,7 @@ def main(argv):
 
 def run():
     """The console entry point (`keras-dpnp-...`)."""
-    cli.run(main)
+    cli.run(main, HELP_GROUPS)
 
 
 if __name__ == "__main__":

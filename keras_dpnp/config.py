@@ -6,9 +6,11 @@ value fails the same way from the command line and from Python.
 """
 
 import dataclasses
+import fractions
 import json
 import math
 import os
+import re
 import sys
 
 from absl import flags
@@ -31,6 +33,80 @@ _SOURCE_OPTIONS = {
     "max_in_memory_mb": ("folder:",),
 }
 LR_SCHEDULES = ("cosine", "piecewise", "constant")
+# Weights whose default is K / r² (r: --radius), so they stay consistent when r changes:
+# {field: K}. Their flags take a number or a multiple of 1/r² such as `10/r2`.
+PER_RADIUS_SQUARED = {"align_weight": 10.0}
+_PER_RADIUS_SQUARED_TEXT = re.compile(r"^\s*([0-9.eE+-]+)\s*/\s*r(?:2|²|\^2|\*\*2)\s*$")
+
+
+# The --help topics of the `TrainConfig` flags, in order; every field is in one.
+FLAG_TOPICS = (
+    (
+        "data",
+        (
+            "dataset",
+            "data_dir",
+            "manual_dir",
+            "validation_fraction",
+            "tfds_split_train",
+            "tfds_split_test",
+            "image_size",
+            "folder_test_fraction",
+            "max_in_memory_mb",
+        ),
+    ),
+    (
+        "model",
+        (
+            "backbone",
+            "width",
+            "feature_dim",
+            "feature_activation",
+            "head",
+            "radius",
+            "logits",
+            "logit_scale",
+            "prototype_init",
+            "class_means_epochs",
+        ),
+    ),
+    (
+        "method and loss",
+        (
+            "method",
+            "ce_weight",
+            "align_weight",
+            "repel_weight",
+            "margin",
+            "separation_weight",
+            "separation",
+            "beta",
+            "adv_ce_weight",
+            "align_target",
+            "dual_branch",
+            "align_warmup_epochs",
+        ),
+    ),
+    (
+        "attack",
+        (
+            "epsilon",
+            "attack_step_size",
+            "attack_steps",
+            "attack_norm",
+            "attack_objective",
+            "epsilon_warmup_epochs",
+            "val_attack_steps",
+            "eval_attack_steps",
+        ),
+    ),
+    (
+        "optimisation",
+        ("epochs", "batch_size", "learning_rate", "optimizer", "weight_decay", "lr_schedule"),
+    ),
+    ("run", ("name", "model_dir", "seed", "deterministic", "final_test")),
+    ("hardware", ("strategy", "precision", "sync_batchnorm")),
+)
 
 
 def _field(default, help, choices=None, minimum=None, above=None):
@@ -44,7 +120,11 @@ def _field(default, help, choices=None, minimum=None, above=None):
 class TrainConfig:
     """Everything a training run depends on; saved as `config.json` in the run directory."""
 
-    name: str = _field("", "Run name; default: the flagfile's name, else the method.")
+    name: str = _field(
+        "",
+        "Run name; default: the flagfile's name with +flag=value for each flag given on top "
+        "of it, else the method.",
+    )
     # Data.
     dataset: str = _field(
         "digits",
@@ -112,7 +192,10 @@ class TrainConfig:
     method: str = _field("adv_dpnp", "Training method.", choices=tuple(sorted(METHODS)))
     ce_weight: float = _field(LossWeights.ce, "λ_ce: clean cross-entropy.", minimum=0.0)
     align_weight: float = _field(
-        LossWeights.align, "λ_pa: positive alignment (clean and adv).", minimum=0.0
+        None,
+        "λ_pa: positive alignment (clean and adv); a number, or a multiple of 1/r² such as "
+        "10/r2, which follows --radius (in Python, None means 10/r²).",
+        minimum=0.0,
     )
     repel_weight: float = _field(LossWeights.repel, "λ_nr: negative repulsion.", minimum=0.0)
     margin: float = _field(LossWeights.margin, "m: repulsion margin.", minimum=0.0)
@@ -137,7 +220,7 @@ class TrainConfig:
     )
     # Training attack.
     epsilon: float = _field(8 / 255, "Attack radius ε (pixel scale [0, 1]).", minimum=0.0)
-    attack_step_size: float = _field(2 / 255, "Attack step size.", above=0.0)
+    attack_step_size: float = _field(2 / 255, "Attack step size (pixel scale).", above=0.0)
     attack_steps: int = _field(10, "Attack steps.", minimum=1)
     attack_norm: str = _field("linf", "Attack norm.", choices=NORMS)
     attack_objective: str = _field(
@@ -187,6 +270,10 @@ class TrainConfig:
     sync_batchnorm: bool = _field(False, "BatchNorm statistics over all replicas' batches.")
 
     def __post_init__(self):
+        for name, factor in PER_RADIUS_SQUARED.items():
+            # A radius <= 0 is refused below, before the loop reaches these fields.
+            if getattr(self, name) is None and self.radius > 0:
+                object.__setattr__(self, name, factor / self.radius**2)
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             meta = f.metadata
@@ -278,11 +365,22 @@ class TrainConfig:
     def with_overrides(self, overrides):
         """A copy with fields replaced from strings, as on the command line: {'beta': '3'}."""
         fields = {f.name: f for f in dataclasses.fields(self)}
-        values = {}
-        for key, text in overrides.items():
-            if key not in fields:
-                raise ValueError(f"unknown flag --{key} in override {key}={text}")
-            values[key] = parse_value(fields[key].type, key, text)
+        unknown = [key for key in overrides if key not in fields]
+        if unknown:
+            raise ValueError(
+                f"unknown flag --{unknown[0]} in override {unknown[0]}={overrides[unknown[0]]}"
+            )
+        values = {
+            key: parse_value(fields[key].type, key, text)
+            for key, text in overrides.items()
+            if key not in PER_RADIUS_SQUARED
+        }
+        radius = values.get("radius", self.radius)
+        for key, factor in PER_RADIUS_SQUARED.items():
+            if key in overrides:
+                values[key] = parse_per_radius_squared(key, overrides[key], radius)
+            elif radius > 0 and getattr(self, key) == factor / self.radius**2:
+                values[key] = factor / radius**2  # a weight at its default follows r
         return dataclasses.replace(self, **values)
 
     def to_dict(self):
@@ -333,6 +431,28 @@ def parse_number(text):
     return float(numerator) / float(denominator)
 
 
+def readable_number(value):
+    """`value` as a person writes it: 0.1, 0.0005, or 8/255 rather than 0.03137254901960784."""
+    text = f"{value:g}"
+    if float(text) == value:
+        return text
+    fraction = fractions.Fraction(value).limit_denominator(1000)
+    if float(fraction) == value:
+        return f"{fraction.numerator}/{fraction.denominator}"
+    return f"{value:.4g}"
+
+
+def parse_per_radius_squared(name, text, radius):
+    """The value of a `PER_RADIUS_SQUARED` flag: a number, or `K/r2` (also K/r², K/r^2) at
+    prototype norm `radius`."""
+    match = _PER_RADIUS_SQUARED_TEXT.match(str(text))
+    if match is None:
+        return parse_value(float, name, str(text))
+    if not radius > 0:
+        raise ValueError(f"--radius must be > 0 (--{name}={text} divides by r²), got {radius}")
+    return parse_value(float, name, match.group(1)) / radius**2
+
+
 def parse_value(kind, name, text):
     """Converts a flag's text to its field type (floats take fractions such as 8/255)."""
     try:
@@ -367,7 +487,10 @@ def define_flags(flag_values=flags.FLAGS):
             continue
         meta = f.metadata
         help_text = meta["help"]
-        if f.type in (float, "float"):
+        if f.name in PER_RADIUS_SQUARED:
+            default = f"{PER_RADIUS_SQUARED[f.name]:g}/r2"
+            flags.DEFINE_string(f.name, default, help_text, flag_values=flag_values)
+        elif f.type in (float, "float"):
             parser = _FractionParser(lower_bound=meta["minimum"])
             flags.DEFINE(
                 parser,
@@ -397,8 +520,43 @@ def flagfile_name(argv):
     return os.path.splitext(os.path.basename(files[-1]))[0] if files else ""
 
 
+def command_line_overrides(argv, flag_values=flags.FLAGS):
+    """{field: parsed value} of the `TrainConfig` flags given in `argv` itself, in order (a
+    flagfile's lines are not in `argv` before absl expands it)."""
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    given = []
+    for arg in argv[1:]:
+        name = arg[2:].split("=", 1)[0] if arg.startswith("--") else ""
+        if name not in fields and name.startswith("no") and name[2:] in fields:
+            name = name[2:]
+        if name in fields and name not in given:
+            given.append(name)
+    return {name: flag_values[name].value for name in given}
+
+
+def _name_part(value):
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value).lower() if isinstance(value, bool) else str(value).replace("/", "_")
+
+
+def default_run_name(argv, flag_values=flags.FLAGS):
+    """The run name when --name is not given: the flagfile's name, followed by `+flag=value` for
+    each flag the command line sets on top of it, so such a run gets its own run directory
+    (none is added when --model_dir names the folder); '' without a flagfile."""
+    name = flagfile_name(argv)
+    overrides = command_line_overrides(argv, flag_values)
+    if not name or "model_dir" in overrides:
+        return name
+    return name + "".join(f"+{key}={_name_part(value)}" for key, value in overrides.items())
+
+
 def config_from_flags(flag_values=flags.FLAGS, argv=None):
-    """The `TrainConfig` the parsed flags describe; the run name defaults to the flagfile's."""
+    """The `TrainConfig` the parsed flags describe; the run name defaults to
+    `default_run_name`."""
+    argv = sys.argv if argv is None else argv
     values = {f.name: flag_values[f.name].value for f in dataclasses.fields(TrainConfig)}
-    values["name"] = values["name"] or flagfile_name(sys.argv if argv is None else argv)
+    values["name"] = values["name"] or default_run_name(argv, flag_values)
+    for name in PER_RADIUS_SQUARED:
+        values[name] = parse_per_radius_squared(name, values[name], values["radius"])
     return TrainConfig(**values)

@@ -21,7 +21,12 @@ from keras_dpnp import cli
 from keras_dpnp.config import parse_number
 from keras_dpnp.figures import parse_formats
 
-flags.DEFINE_string("model", None, "Run directory or .keras file to evaluate.")
+flags.DEFINE_string(
+    "model",
+    None,
+    "Run directory or .keras file to evaluate; a run directory gives the run's model (best.keras "
+    "with validation, else last.keras), the one its results.json names.",
+)
 flags.DEFINE_enum(
     "checkpoint",
     "best",
@@ -124,6 +129,31 @@ flags.DEFINE_list(
 )
 flags.DEFINE_list("severities", None, "Comma-separated subset of severities 1..5; default: all.")
 flags.mark_flag_as_required("model")
+HELP_GROUPS = (
+    ("model", ("model", "checkpoint")),
+    (
+        "attack",
+        ("suite", "epsilon", "norm", "step_size", "num_points", "restarts", "seed", "batch_size"),
+    ),
+    (
+        "data",
+        (
+            "dataset",
+            "data_dir",
+            "manual_dir",
+            "tfds_split_test",
+            "tfds_split_train",
+            "image_size",
+            "folder_test_fraction",
+            "max_in_memory_mb",
+        ),
+    ),
+    (
+        "corruptions (--suite=full)",
+        ("corruption_source", "corruption_cache", "corruptions", "severities"),
+    ),
+    ("output", ("out",)),
+)
 
 
 # The data flags that override a run's own data settings.
@@ -202,7 +232,7 @@ def main(argv):
 
 def run():
     """The console entry point (`keras-dpnp-...`)."""
-    cli.run(main)
+    cli.run(main, HELP_GROUPS)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,10 @@ flags.DEFINE_integer(
     "saved_model_version", 1, "Version folder of the SavedModel (TF Serving).", lower_bound=1
 )
 flags.mark_flags_as_required(["model", "out"])
+HELP_GROUPS = (
+    ("model", ("model", "checkpoint", "class_names")),
+    ("output", ("out", "formats", "overwrite", "opset", "saved_model_version")),
+)
 
 FLAGS = flags.FLAGS
 
@@ -46,8 +50,9 @@ def report(metadata, out_dir):
     """A short Markdown summary of the written artefacts and their parity checks."""
     verification = metadata["verification"]
     attack = verification["probes"]["attack"]
+    epoch = f" (epoch {metadata['checkpoint_epoch']})" if metadata.get("checkpoint_epoch") else ""
     lines = [
-        f"exported {metadata['checkpoint'] or metadata['source']} -> {out_dir} (classes: "
+        f"exported {metadata['checkpoint'] or metadata['source']}{epoch} -> {out_dir} (classes: "
         f"{', '.join(metadata['class_names'])})",
         f"verified on {verification['probes']['clean']} and their PGD-{attack['steps']} "
         f"examples (L∞ ε = {attack['epsilon']:.4g}); max |Δ| vs Keras:",
@@ -96,7 +101,7 @@ def main(argv):
 
 def run():
     """The console entry point (`keras-dpnp-export`)."""
-    cli.run(main)
+    cli.run(main, HELP_GROUPS)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 and the precision `--precision=auto` picks from them (or from a GPU's compute capability).
 """
 
+import os
 import platform
 
 # The flags that decide which kernels TensorFlow and PyTorch run (recorded by the benchmark).
@@ -75,3 +76,8 @@ def auto_precision(cpu_flag_set, gpu_capabilities=()):
     if native:
         return "mixed_bfloat16", f"CPU computes bfloat16 natively: {', '.join(native)}"
     return "float32", f"CPU has no native bfloat16: no {' or '.join(NATIVE_BFLOAT16_FLAGS)}"
+
+
+def nvidia_driver_loaded(version_file="/proc/driver/nvidia/version"):
+    """Whether the NVIDIA kernel driver is loaded (Linux lists it under /proc)."""
+    return os.path.exists(version_file)

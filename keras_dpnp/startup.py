@@ -10,9 +10,21 @@ variable the user set is never changed.
 default only on CPUs with AVX-512-VNNI/BF16 or AMX, and runs its slower Eigen kernels elsewhere;
 on an AVX2-only CPU oneDNN makes every training step faster (README "Speed"). Set
 `TF_ENABLE_ONEDNN_OPTS=0` to keep the Eigen kernels.
+
+Known start-up noise is dropped from the error stream, line by line and nothing else: the notes
+that a CPU-only machine has no CUDA driver (TensorFlow's CUDA plugin then also logs `failed call
+to cuInit ... (303)`, which is dropped only where no NVIDIA driver is loaded), the warning that a
+generator-fed `tf.data` pipeline is not graph-optimised (and its note on a memory setting),
+oneDNN's notice (the training banner states oneDNN's state) and the advice to rebuild
+TensorFlow for this CPU. A child process does the filtering, so nothing else written to the
+error stream is lost, even when Python crashes.
+`TF_CPP_MIN_LOG_LEVEL` stays the user's: it would hide TensorFlow's real errors too.
 """
 
+import atexit
 import os
+import signal
+import subprocess
 import sys
 
 from keras_dpnp import hardware
@@ -29,6 +41,31 @@ ENTRY_POINTS = (
 )
 CONSOLE_SCRIPT_PREFIX = "keras-dpnp-"
 ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
+# Lines TensorFlow prints on every CPU-only start that say nothing about the run.
+CPU_ONLY_NOISE = (
+    r"All log messages before absl::InitializeLog\(\) is called are written to STDERR",
+    r"cudart_stub\.cc:\d+\] Could not find cuda drivers on your machine, GPU will not be used",
+    r"failed call to cuInit: .*UNKNOWN ERROR \(303\)",
+)
+# Lines of every start that the banner says better (oneDNN's state) or that ask for a rebuild.
+ALWAYS_NOISE = (
+    r"GeneratorDatasetOp::Dataset will not be optimized",
+    r"generator_dataset_op\.cc:\d+\] Memory patch applied: M_TRIM_THRESHOLD",
+    r"oneDNN custom operations are on\. You may see slightly different numerical results",
+    r"cpu_feature_guard\.cc:\d+\] This TensorFlow binary is optimized to use available CPU",
+    r"^To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler",
+)
+# The child that copies its input to its output, less the lines matching its arguments; it
+# ignores Ctrl-C so that it outlives the parent's traceback.
+_FILTER_PROGRAM = """
+import re, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+noise = re.compile("|".join(sys.argv[1:]).encode())
+for line in sys.stdin.buffer:
+    if not noise.search(line):
+        sys.stdout.buffer.write(line)
+        sys.stdout.buffer.flush()
+"""
 # What `prepare_entry_point` set in this process (reported by the banner and the benchmark).
 applied_settings = {}
 
@@ -72,10 +109,38 @@ def started_as_entry_point(argv=None):
     )
 
 
+def noise_patterns(nvidia_driver_loaded):
+    """The regular expressions of the error-stream lines the entry points drop."""
+    return ALWAYS_NOISE + (() if nvidia_driver_loaded else CPU_ONLY_NOISE)
+
+
+def filter_stderr(patterns):
+    """Routes file descriptor 2 through a child process that drops the lines matching any of
+    `patterns`; at exit the original error stream comes back and the child drains."""
+    saved = os.dup(2)
+    child = subprocess.Popen(
+        [sys.executable, "-c", _FILTER_PROGRAM, *patterns],
+        stdin=subprocess.PIPE,
+        stdout=saved,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    os.dup2(child.stdin.fileno(), 2)
+    child.stdin.close()
+
+    def restore():
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        child.wait(timeout=10)
+
+    atexit.register(restore)
+
+
 def prepare_entry_point(argv=None):
-    """In a process started as one of `ENTRY_POINTS`, applies `tensorflow_settings` (call it
-    before TensorFlow is imported); returns the variables it set."""
+    """In a process started as one of `ENTRY_POINTS`, applies `tensorflow_settings` and drops
+    the known start-up noise (call it before TensorFlow is imported); returns the variables it
+    set."""
     if not started_as_entry_point(argv):
         return {}
     applied_settings.update(apply_settings(tensorflow_settings(hardware.cpu_flags())))
+    filter_stderr(noise_patterns(hardware.nvidia_driver_loaded()))
     return dict(applied_settings)

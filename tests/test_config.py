@@ -1,11 +1,19 @@
 import dataclasses
 import json
+import math
 
 import pytest
 from absl import flags
 
 from keras_dpnp.attacks.pgd import PGDConfig
-from keras_dpnp.config import TrainConfig, config_from_flags, define_flags, flagfile_name
+from keras_dpnp.config import (
+    TrainConfig,
+    config_from_flags,
+    default_run_name,
+    define_flags,
+    flagfile_name,
+    readable_number,
+)
 from keras_dpnp.methods import LossForm, LossWeights
 
 
@@ -108,3 +116,39 @@ def test_a_flat_config_json_without_newer_fields_is_the_same_config():
     assert json.loads(config.to_json()) == flat
     del flat["final_test"], flat["deterministic"]
     assert TrainConfig.from_dict(flat) == config
+
+
+def test_flags_on_top_of_a_flagfile_name_their_own_run_directory():
+    argv = ["prog", "--flagfile=configs/digits_adv_dpnp.cfg", "--beta=3", "--nodual_branch"]
+    config = config_from_flags(_parse("--beta=3", "--nodual_branch"), argv=argv)
+    assert config.run_dir.replace("\\", "/") == "runs/digits_adv_dpnp+beta=3+dual_branch=false"
+    given_folder = [*argv, "--model_dir=elsewhere"]
+    assert default_run_name(given_folder, _parse("--model_dir=elsewhere")) == "digits_adv_dpnp"
+    assert default_run_name(["prog", "--beta=3"], _parse("--beta=3")) == ""
+
+
+def test_the_align_weight_is_ten_over_r_squared_unless_given():
+    assert TrainConfig().align_weight == 0.625 and TrainConfig(radius=2.0).align_weight == 2.5
+    assert config_from_flags(_parse("--radius=2"), argv=["prog"]).align_weight == 2.5
+    halved = config_from_flags(_parse("--radius=2", "--align_weight=5/r²"), argv=["prog"])
+    assert halved.align_weight == 1.25
+    assert config_from_flags(_parse("--align_weight=0.3"), argv=["prog"]).align_weight == 0.3
+    assert TrainConfig().with_overrides({"radius": "2"}).align_weight == 2.5
+    assert TrainConfig().with_overrides({"align_weight": "20/r2"}).align_weight == 1.25
+    with pytest.raises(ValueError, match="--align_weight=ten/r2"):
+        config_from_flags(_parse("--align_weight=ten/r2"), argv=["prog"])
+
+
+def test_a_config_json_of_the_old_literal_align_weight_still_matches():
+    saved = TrainConfig().to_dict()
+    assert saved["align_weight"] == 0.625
+    assert TrainConfig().matches_saved(json.dumps(saved))
+    assert not TrainConfig(radius=2.0).matches_saved(json.dumps({**saved, "radius": 2.0}))
+
+
+@pytest.mark.parametrize(
+    "value,text",
+    [(8 / 255, "8/255"), (0.1, "0.1"), (5e-4, "0.0005"), (4.0, "4"), (math.pi / 100, "0.03142")],
+)
+def test_numbers_read_as_a_person_writes_them(value, text):
+    assert readable_number(value) == text

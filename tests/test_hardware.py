@@ -136,11 +136,54 @@ def test_importing_the_library_leaves_the_environment_alone():
 
 
 def test_a_run_records_what_auto_resolved_to(monkeypatch):
-    from keras_dpnp.training.loop import run_banner
+    import tensorflow as tf
+
+    from keras_dpnp.training import console, loop
 
     _fake_cpu(monkeypatch, AVX2_ONLY)
     config = TrainConfig(name="r").with_resolved_precision()
     assert json.loads(config.to_json())["precision"] == "float32"
-    banner = run_banner(config, distribute.resolve_precision("auto")[1])
-    assert "precision float32 (CPU has no native bfloat16" in banner
+    facts = console.RunFacts(
+        parameters=1,
+        split_sizes={"train": 1},
+        data_source="s",
+        devices=loop.devices_text(tf.distribute.get_strategy()),
+        precision_reason=distribute.resolve_precision("auto")[1],
+        onednn=distribute.onednn_status(),
+        done_epochs=0,
+    )
+    banner = console.start_banner(config, facts)
+    assert "precision  float32 (CPU has no native bfloat16" in banner
     assert "oneDNN o" in banner and "Some AVX2 CPU" in banner
+
+
+_NOISY_CHILD = """
+import os, sys
+sys.orig_argv = [sys.executable, "-m", "keras_dpnp.train"]
+import keras_dpnp
+os.write(2, b"W0000 1 dataset.cc:1] Input of GeneratorDatasetOp::Dataset will not be optimized\\n")
+os.write(2, b"E0000 1 cuda_platform.cc:52] failed call to cuInit: UNKNOWN ERROR (303)\\n")
+os.write(2, b"E0000 1 some_kernel.cc:9] a real error\\n")
+raise RuntimeError("the traceback gets through")
+"""
+
+
+def test_an_entry_point_drops_the_known_noise_and_nothing_else():
+    result = subprocess.run(
+        [sys.executable, "-c", _NOISY_CHILD],
+        env={**os.environ, "PYTHONPATH": ROOT},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "GeneratorDatasetOp" not in result.stderr and "oneDNN custom" not in result.stderr
+    assert ("cuInit" in result.stderr) == hardware.nvidia_driver_loaded()
+    assert "a real error" in result.stderr
+    assert result.stderr.rstrip().endswith("RuntimeError: the traceback gets through")
+
+
+def test_the_cuda_start_up_notes_are_noise_only_without_an_nvidia_driver():
+    assert startup.CPU_ONLY_NOISE[0] in startup.noise_patterns(nvidia_driver_loaded=False)
+    assert set(startup.noise_patterns(True)) == set(startup.ALWAYS_NOISE)

@@ -45,7 +45,8 @@ def _title(results):
     data = results.get("dataset", {})
     parts = []
     if model.get("path"):
-        method = f" ({model['method']})" if model.get("method") else ""
+        epoch = f", epoch {model['epoch']}" if model.get("epoch") else ""
+        method = f" ({model['method']}{epoch})" if model.get("method") else ""
         parts.append(f"`{model['path']}`{method}")
     if data.get("name"):
         parts.append(f"{data['name']} {data.get('split', 'test')} split")
@@ -433,10 +434,12 @@ def figure_links(written):
     return lines
 
 
-def describe_source(results, model_path, model, splits):
-    """Adds to `results` which model file and which data set (test split) it measured."""
+def describe_source(results, model_path, model, splits, epoch=None):
+    """Adds to `results` which model file (of which training epoch, when known) and which data
+    set (test split) it measured."""
     results["model"] = {
         "path": model_path,
+        "epoch": epoch,
         "method": getattr(model, "method_name", None),
         "head": getattr(model, "head_kind", None),
     }

@@ -98,7 +98,7 @@ def evaluate_model(
         corruption_settings=settings,
         progress=progress,
     )
-    report.describe_source(results, source.model_path, model, splits)
+    report.describe_source(results, source.model_path, model, splits, source.epoch())
     markdown, paths = report.write_report(results, out or source.folder, figure_formats)
     return results, markdown, paths
 

@@ -17,7 +17,7 @@ import tf2onnx
 from keras_dpnp.data.catalog import CATALOG
 from keras_dpnp.exporting.errors import ExportError
 from keras_dpnp.exporting.serving import INPUT_NAME, compute_dtypes, image_shape
-from keras_dpnp.training.run_dir import LAST_CHECKPOINT, RESULTS_FILE, ROBUSTNESS_FILE
+from keras_dpnp.training.run_dir import RESULTS_FILE, ROBUSTNESS_FILE, recorded_checkpoint
 
 FORMAT_VERSION = 1
 INPUT_RANGE = (0.0, 1.0)
@@ -30,6 +30,7 @@ RESULT_KEYS = (
     "epsilon",
     "clean_accuracy",
     "pgd_accuracy",
+    "checkpoint",
 )
 
 
@@ -111,19 +112,19 @@ def _model_description(model):
 def _robustness(checkpoint, results, robustness):
     """The run's robustness figures that describe the exported checkpoint, and notes on others.
 
-    results.json holds the test accuracy of the final model (last.keras); robustness.json
-    names the file it evaluated.
+    results.json and robustness.json each name the file they measured.
     """
     if checkpoint is None:
         return None
     exported = os.path.basename(checkpoint)
     known, notes = {}, []
     if results:
-        if exported == LAST_CHECKPOINT:
+        measured = recorded_checkpoint(results)["file"]
+        if exported == measured:
             known["test"] = {key: results[key] for key in RESULT_KEYS if key in results}
         else:
             notes.append(
-                f"results.json describes {LAST_CHECKPOINT}, not the exported {exported}; left out"
+                f"results.json describes {measured}, not the exported {exported}; left out"
             )
     if robustness:
         evaluated = (robustness.get("model") or {}).get("path")
@@ -162,6 +163,7 @@ def build_metadata(
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "source": source.given if source else None,
         "checkpoint": checkpoint,
+        "checkpoint_epoch": source.epoch() if source else None,
         "class_names": class_names,
         "class_names_source": class_names_source,
         "input": input_description(model),

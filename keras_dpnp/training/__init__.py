@@ -2,5 +2,5 @@
 
 `loop.train` (one run from a `TrainConfig`), `callbacks` (what runs around `fit`), `run_dir`
 (the one reader and writer of a run directory), `comparison` (several runs, summarised over
-seeds) and `distribute` (strategy and precision set-up).
+seeds), `distribute` (strategy and precision set-up) and `console` (what a run prints).
 """

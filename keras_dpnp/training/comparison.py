@@ -10,7 +10,7 @@ import numpy as np
 from keras_dpnp import figures
 from keras_dpnp.config import TrainConfig
 from keras_dpnp.files import write_text
-from keras_dpnp.training.run_dir import RunDir
+from keras_dpnp.training.run_dir import recorded_checkpoint
 
 GEOMETRY_COLUMNS = ("proto_max_cos", "align_ratio", "feature_norm")
 
@@ -83,8 +83,8 @@ def plan_runs(base, variants, seeds):
     return runs
 
 
-def run_all(runs, verbose=2, suite=None, autoattack_points=None):
-    """Trains each run (reusing finished ones); returns [(run, results)].
+def run_all(runs, verbose="auto", suite=None, autoattack_points=None):
+    """Trains each run (`train` reuses finished ones); returns [(run, results)].
 
     With a robustness `suite` (e.g. 'headline'), each run's best checkpoint is also evaluated on
     the test split and the report's accuracies are added to its results as `report`;
@@ -97,10 +97,8 @@ def run_all(runs, verbose=2, suite=None, autoattack_points=None):
 
     rows = []
     for run in runs:
-        results = RunDir(run.config.run_dir).finished_results(run.config)
-        if results is None:
-            keras.backend.clear_session()
-            results = train(run.config, verbose=verbose)
+        keras.backend.clear_session()
+        results = train(run.config, verbose=verbose)
         if suite and run.config.final_test:
             keras.backend.clear_session()
             report = evaluate_run(
@@ -144,7 +142,8 @@ def summarise(rows):
         results = entry.pop("results")
         reports = [r.get("report") for r in results]
         evaluated = all(reports)
-        entry["checkpoint"] = "best" if evaluated else "last"
+        entry["measured_by"] = "report" if evaluated else "training"
+        entry["checkpoint"] = ", ".join(sorted({recorded_checkpoint(r)["file"] for r in results}))
         if evaluated:
             entry["clean_accuracy"] = _stats([r["clean"] for r in reports])
             entry["pgd_accuracy"] = _stats([r["pgd"] for r in reports])
@@ -218,15 +217,13 @@ def markdown_table(summary):
             f"{_seconds_cell(entry.get('seconds_per_epoch'))} |"
         )
     lines.append("")
-    checkpoints = {entry["checkpoint"] for entry in summary.values()}
-    source = (
-        "best.keras (best validation accuracy: under attack for the adversarial methods, "
-        "clean for the others), robustness report"
-        if checkpoints == {"best"}
-        else "the model at the end of training"
-    )
+    files = sorted({entry["checkpoint"] for entry in summary.values()})
+    measured = {entry["measured_by"] for entry in summary.values()}
+    how = "the robustness report" if measured == {"report"} else "the test at the end of training"
     lines.append(
-        f"mean ± standard deviation over seeds; test columns from {source}; "
+        f"mean ± standard deviation over seeds; test columns: each run's model ({', '.join(files)}"
+        "; best.keras is the epoch of best validation accuracy, under attack for the adversarial "
+        f"methods, clean for the others) measured by {how}; "
         "– : test set not read (--nofinal_test) or no prototypes; s/epoch: training wall "
         "time per epoch, validation included, on the machine that trained the run."
     )

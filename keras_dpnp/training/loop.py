@@ -19,8 +19,14 @@ from keras_dpnp.config import TrainConfig
 from keras_dpnp.evaluation.accuracy import accuracy_under_pgd
 from keras_dpnp.methods import METHODS
 from keras_dpnp.model import AdvDPNP
-from keras_dpnp.training import callbacks, curves, distribute
-from keras_dpnp.training.run_dir import BEST_CHECKPOINT, LAST_CHECKPOINT, RunDir
+from keras_dpnp.training import callbacks, console, curves, distribute
+from keras_dpnp.training.run_dir import (
+    BEST_CHECKPOINT,
+    LAST_CHECKPOINT,
+    RunDir,
+    load_model,
+    recorded_checkpoint,
+)
 
 
 def build_model(config: TrainConfig, info) -> AdvDPNP:
@@ -159,24 +165,52 @@ def _callbacks(config: TrainConfig, run: RunDir, model, data: _Data):
     return found
 
 
-def _final_test(config: TrainConfig, model, splits):
+def _final_test(config: TrainConfig, run: RunDir, splits):
+    """Test accuracy of the run's model (`RunDir.checkpoint()`), not of the weights in memory."""
     if not config.final_test:
         return {"examples": 0, "clean_accuracy": None, "robust_accuracy": None}
+    model = load_model(run.checkpoint())
     test_ds = datasets.make_dataset(*splits.test, batch_size=config.batch_size, training=False)
     attack = config.eval_attack(config.eval_attack_steps) if config.epsilon > 0 else None
     return accuracy_under_pgd(model, test_ds, attack)
 
 
-def run_banner(config: TrainConfig, precision_reason):
-    """One line: the run, where it computes, its precision and why, and oneDNN's state."""
+def devices_text(strategy):
+    """The devices and the strategy, in words."""
+    gpus = tf.config.list_logical_devices("GPU")
+    device = f"{len(gpus)} × GPU" if gpus else f"CPU ({hardware.cpu_model()})"
+    replicas = strategy.num_replicas_in_sync
     return (
-        f"[train] {config.run_name}: {config.method} on {config.dataset}, precision "
-        f"{config.precision} ({precision_reason}), oneDNN {distribute.onednn_status()}, "
-        f"{hardware.cpu_model()}"
+        f"{device}, {type(strategy).__name__.lstrip('_')} "
+        f"({replicas} replica{'s' if replicas > 1 else ''})"
     )
 
 
-def _results(config: TrainConfig, info, history, test, train_seconds, precision_reason):
+def _run_facts(config, splits, model, strategy, precision_reason, run: RunDir):
+    sizes = {"train": len(splits.train[1])}
+    if splits.validation is not None:
+        sizes["validation"] = len(splits.validation[1])
+    sizes["test"] = len(splits.test[1])
+    return console.RunFacts(
+        parameters=int(model.count_params()),
+        split_sizes=sizes,
+        data_source=splits.info.source,
+        devices=devices_text(strategy),
+        precision_reason=precision_reason,
+        onednn=distribute.onednn_status(),
+        done_epochs=len(run.logged_epochs()) if run.is_resuming() else 0,
+    )
+
+
+def _results(config: TrainConfig, info, run: RunDir, checkpoint, test, timing):
+    """results.json: the test numbers of the run's model, and its epoch's validation numbers.
+
+    Args:
+        checkpoint: `RunDir.checkpoint_entry`, the model the numbers are of.
+        timing: (train seconds, epochs trained by this process, precision reason).
+    """
+    train_seconds, epochs_trained, precision_reason = timing
+    epochs = run.logged_epochs()
     return {
         "name": config.run_name,
         "dataset": config.dataset,
@@ -187,21 +221,24 @@ def _results(config: TrainConfig, info, history, test, train_seconds, precision_
         "epsilon": config.epsilon,
         "attack": f"PGD-{config.eval_attack_steps} (CE, step {config.attack_step_size:.4g}, "
         f"random start, {config.attack_norm})",
+        "checkpoint": checkpoint,
         "test_examples": test["examples"],
         "clean_accuracy": test["clean_accuracy"],
         "pgd_accuracy": test["robust_accuracy"],
         "validation": {
-            key[len("val_") :]: values[-1]
-            for key, values in history.items()
+            key[len("val_") :]: value
+            for key, value in epochs[checkpoint["epoch"]].items()
             if key.startswith("val_")
         },
         "final_train_logs": {
-            key: values[-1] for key, values in history.items() if not key.startswith("val_")
+            key: value
+            for key, value in epochs[max(epochs)].items()
+            if not key.startswith("val_") and key != "epoch"
         },
         "epochs": config.epochs,
         "train_seconds": round(train_seconds, 1),
         # Over the epochs this process trained (a resumed run times only its own).
-        "seconds_per_epoch": round(train_seconds / max(len(history.get("loss", ())), 1), 1),
+        "seconds_per_epoch": round(train_seconds / max(epochs_trained, 1), 1),
         "seed": config.seed,
         "precision": config.precision,
         "precision_reason": precision_reason,
@@ -209,47 +246,66 @@ def _results(config: TrainConfig, info, history, test, train_seconds, precision_
     }
 
 
+def _fit(config: TrainConfig, run: RunDir, model, data: _Data, verbose):
+    """Runs `fit` with the run's callbacks (and the console log).
+
+    Returns:
+        (seconds, epochs trained): a resumed run trains only the epochs left.
+    """
+    started = time.time()
+    history = model.fit(
+        data.train,
+        validation_data=data.validation,
+        epochs=config.epochs,
+        callbacks=_callbacks(config, run, model, data) + [console.ConsoleLog(verbose)],
+        shuffle=False,
+        verbose=0,
+    ).history
+    return time.time() - started, len(history.get("loss", ()))
+
+
 def train(config: TrainConfig, *, verbose="auto", overwrite=False):
     """Trains as `config` says and returns the results dict also written to `results.json`.
 
-    Rerunning a config whose run directory exists resumes from its last backup; a run
-    directory holding a different config is refused unless `overwrite`.
+    Rerunning a config whose run directory holds it finished returns its results without
+    training; an interrupted one resumes from its last backup; a run directory holding a
+    different config is refused unless `overwrite`. `verbose`: see `console.resolve_verbose`.
     """
+    verbose = console.resolve_verbose(verbose)
     # A multi-worker strategy must exist before any other TensorFlow work.
     strategy = distribute.make_strategy(config.strategy)
     distribute.check_global_batch(config.batch_size, strategy)
     precision, precision_reason = distribute.resolve_precision(config.precision)
     # config.json records the precision the run computes in, so `auto` runs stay comparable.
     config = dataclasses.replace(config, precision=precision)
-    if verbose:
-        print(run_banner(config, precision_reason), flush=True)
-    splits = _load_data(config)
     run = RunDir(config.run_dir)
+    finished = run.finished_results(config)
+    if finished is not None:
+        if verbose:
+            print(f"[train] {run.path} holds this run, finished: nothing trained", flush=True)
+        return finished
+    splits = _load_data(config)
     run.prepare(config, overwrite)
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     data = _pipelines(config, splits)
     model = _compiled_model(config, strategy, data)
-    started = time.time()
-    history = model.fit(
-        data.train,
-        validation_data=data.validation,
-        epochs=config.epochs,
-        callbacks=_callbacks(config, run, model, data),
-        shuffle=False,
-        verbose=verbose,
-    ).history
-    train_seconds = time.time() - started
-    test = _final_test(config, model, splits)
-    results = _results(config, splits.info, history, test, train_seconds, precision_reason)
+    if verbose:
+        facts = _run_facts(config, splits, model, strategy, precision_reason, run)
+        print(console.start_banner(config, facts), flush=True)
+    train_seconds, epochs_trained = _fit(config, run, model, data, verbose)
+    checkpoint = run.checkpoint_entry(_monitor(config, data))
+    test = _final_test(config, run, splits)
+    timing = (train_seconds, epochs_trained, precision_reason)
+    results = _results(config, splits.info, run, checkpoint, test, timing)
     run.write_results(results)
     curves.write_training_curves(run)
     return results
 
 
 def format_results(results):
-    """A small Markdown table of the final test accuracy."""
+    """A small Markdown table of the final test accuracy of the run's model."""
     if results["clean_accuracy"] is None:
         validation = results["validation"]
         return (
@@ -259,11 +315,12 @@ def format_results(results):
         )
     pgd = results["pgd_accuracy"]
     pgd_text = "n/a (ε = 0)" if pgd is None else f"{100 * pgd:.2f}"
+    model = console.checkpoint_text(recorded_checkpoint(results))
     return "\n".join(
         [
-            f"| run | method | data | ε | clean % | {results['attack'].split(' ')[0]} % |",
-            "|---|---|---|---|---|---|",
-            f"| {results['name']} | {results['method']} | {results['dataset']} "
+            f"| run | model | method | data | ε | clean % | {results['attack'].split(' ')[0]} % |",
+            "|---|---|---|---|---|---|---|",
+            f"| {results['name']} | {model} | {results['method']} | {results['dataset']} "
             f"({results['test_examples']} test) | {results['epsilon']:.4g} | "
             f"{100 * results['clean_accuracy']:.2f} | {pgd_text} |",
         ]

@@ -7,12 +7,17 @@
     <run>/training_curves.png  history.csv drawn: accuracies and geometry logs per epoch
     <run>/backup/          Keras's `BackupAndRestore` state, from which a rerun resumes
     <run>/logs/            TensorBoard
-    <run>/results.json     the test accuracy of last.keras, measured at the end of training
+    <run>/results.json     the test accuracy of the run's model, measured at the end of training,
+                           and which checkpoint that is (`checkpoint: {file, epoch, chosen_by}`)
     <run>/robustness.json  the robustness report (`keras_dpnp.evaluate`)
 
 Training writes it through `RunDir.prepare` and `RunDir.write_results` (and the curves through
 `training/curves.py`); evaluation, export,
 comparison and the attack benchmark find and load models through `find_model` and `load_model`.
+
+The model of a run is one file for every reader: `RunDir.checkpoint()`, best.keras when the run
+had validation data, else last.keras. The final test measures it, results.json names it, and
+evaluation, comparison and export take it by default.
 """
 
 import csv
@@ -38,6 +43,13 @@ LAST_CHECKPOINT = "last.keras"
 BEST_CHECKPOINT = "best.keras"
 # The files each --checkpoint choice takes, in order of preference.
 CHECKPOINTS = {"best": (BEST_CHECKPOINT, LAST_CHECKPOINT), "last": (LAST_CHECKPOINT,)}
+
+
+def recorded_checkpoint(results):
+    """The `checkpoint` entry of a results.json dict; results written before it existed
+    measured last.keras at the last epoch."""
+    fallback = {"file": LAST_CHECKPOINT, "epoch": results.get("epochs"), "chosen_by": None}
+    return results.get("checkpoint") or fallback
 
 
 class RunDirectoryError(RuntimeError):
@@ -121,7 +133,8 @@ class RunDir:
             ) from error
 
     def checkpoint(self, choice="best"):
-        """The `.keras` file of a --checkpoint choice: best.keras if present, else last.keras."""
+        """The `.keras` file of a --checkpoint choice: best.keras if present, else last.keras
+        (the default is the model of the run)."""
         names = CHECKPOINTS[choice]
         for name in names:
             if os.path.isfile(self.file(name)):
@@ -139,6 +152,35 @@ class RunDir:
         except FileNotFoundError:
             return -math.inf
         return max(values, default=-math.inf)
+
+    def logged_epochs(self):
+        """{epoch, counted from 1: {log key: value}} from history.csv; a row logged again after
+        a resume replaces the earlier one."""
+        try:
+            with open(self.history_path, newline="", encoding="utf-8") as f:
+                rows = list(csv.DictReader(f))
+        except FileNotFoundError:
+            return {}
+        return {
+            int(row["epoch"]) + 1: {key: float(value) for key, value in row.items() if value}
+            for row in rows
+        }
+
+    def checkpoint_entry(self, monitor):
+        """{file, epoch, chosen_by} of the run's model (`checkpoint()`): best.keras is the first
+        epoch of the best `monitor` in history.csv, last.keras the latest epoch."""
+        name = os.path.basename(self.checkpoint())
+        epochs = self.logged_epochs()
+        if name == BEST_CHECKPOINT and monitor:
+            best = max(epochs, key=lambda epoch: (epochs[epoch].get(monitor, -math.inf), -epoch))
+            return {"file": name, "epoch": best, "chosen_by": monitor}
+        return {"file": name, "epoch": max(epochs, default=0), "chosen_by": None}
+
+    def recorded_epoch(self, model_path):
+        """The epoch results.json records for the checkpoint `model_path`, else None."""
+        checkpoint = (self.read_json(RESULTS_FILE) or {}).get("checkpoint") or {}
+        same_file = checkpoint.get("file") == os.path.basename(model_path)
+        return checkpoint.get("epoch") if same_file else None
 
     def finished_results(self, config):
         """The results of an earlier run of the same config in this folder, or None."""
@@ -190,6 +232,10 @@ class ModelSource:
     model_path: str
     run: RunDir | None
     config: TrainConfig | None
+
+    def epoch(self):
+        """The epoch of the model file as its run's results.json records it, else None."""
+        return self.run.recorded_epoch(self.model_path) if self.run else None
 
     @property
     def folder(self):

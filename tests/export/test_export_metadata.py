@@ -59,6 +59,18 @@ def test_last_checkpoint_with_its_test_accuracy(run_dir, tmp_path):
     assert written["robustness"] == metadata["robustness"]
 
 
+def test_the_test_accuracy_of_the_checkpoint_results_json_names_is_kept(run_dir, tmp_path):
+    named = {**RESULTS, "checkpoint": {"file": "best.keras", "epoch": 3, "chosen_by": "val"}}
+    (run_dir / "results.json").write_text(json.dumps(named))
+    try:
+        metadata = export_model(str(run_dir), str(tmp_path / "export"), "keras")
+    finally:
+        (run_dir / "results.json").write_text(json.dumps(RESULTS))
+    assert metadata["checkpoint_epoch"] == 3
+    assert metadata["robustness"]["test"]["clean_accuracy"] == RESULTS["clean_accuracy"]
+    assert "notes" not in metadata["robustness"]
+
+
 def test_bare_model_has_index_names_and_no_robustness(tmp_path):
     path = str(tmp_path / "model.keras")
     tiny_model().save(path)

@@ -45,7 +45,7 @@ def test_cli_trains_and_writes_the_run_directory(tmp_path):
     flagfile.write_text("\n".join(["# a tiny config", *TINY, "--method=standard"]) + "\n")
     result = _train_cli(f"--flagfile={flagfile}", "--method=adv_dpnp", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
-    run_dir = tmp_path / "runs" / "tiny"
+    run_dir = tmp_path / "runs" / "tiny+method=adv_dpnp"  # its own folder beside runs/tiny
     written = ("config.json", "last.keras", "best.keras", "history.csv", "results.json")
     for name in (*written, "training_curves.png"):
         assert (run_dir / name).exists(), name
@@ -55,8 +55,14 @@ def test_cli_trains_and_writes_the_run_directory(tmp_path):
     results = json.loads((run_dir / "results.json").read_text())
     assert results["test_examples"] == 450
     assert 0.0 <= results["pgd_accuracy"] <= results["clean_accuracy"] <= 1.0
-    assert "| tiny | adv_dpnp | digits (450 test)" in result.stdout
+    assert "| tiny+method=adv_dpnp | best.keras (epoch 1) | adv_dpnp | digits (450 test)" in (
+        result.stdout
+    )
     assert "PGD-2 %" in result.stdout
+    assert "\b" not in result.stdout and "epoch 1/1: loss " in result.stdout
+    assert f"python -m keras_dpnp.evaluate --model={os.path.join('runs', run_dir.name)}" in (
+        result.stdout
+    )
 
 
 @pytest.mark.parametrize(

@@ -140,3 +140,23 @@ def test_an_unwritable_run_directory_is_a_clear_error(tmp_path):
         RunDirectoryError, match=r"cannot write the run directory .*a_file/run: .*writable"
     ):
         _prepare(config)
+
+
+def test_the_model_of_a_run_and_its_epoch_come_from_history_csv(tmp_path):
+    run = RunDir(str(tmp_path))
+    rows = ["epoch,loss,val_pgd_accuracy", "0,3.0,0.5", "1,2.0,0.7", "1,2.1,0.7", "2,1.0,0.7"]
+    (tmp_path / "history.csv").write_text("\n".join(rows) + "\n")  # epoch 2 logged again
+    assert sorted(run.logged_epochs()) == [1, 2, 3]
+    assert run.logged_epochs()[2]["loss"] == 2.1
+    (tmp_path / "last.keras").write_bytes(b"")
+    assert run.checkpoint_entry("val_pgd_accuracy") == {
+        "file": "last.keras",
+        "epoch": 3,
+        "chosen_by": None,
+    }
+    (tmp_path / "best.keras").write_bytes(b"")
+    best = run.checkpoint_entry("val_pgd_accuracy")
+    assert best == {"file": "best.keras", "epoch": 2, "chosen_by": "val_pgd_accuracy"}
+    (tmp_path / "results.json").write_text(json.dumps({"checkpoint": best}))
+    assert run.recorded_epoch(str(tmp_path / "best.keras")) == 2
+    assert run.recorded_epoch(str(tmp_path / "last.keras")) is None
