@@ -27,7 +27,7 @@ from keras_dpnp.files import write_text
 
 flags.DEFINE_string("model", None, "Export folder, run directory or .keras file.")
 flags.DEFINE_list("batch_sizes", ["1", "128"], "Batch sizes to time.")
-flags.DEFINE_float("seconds", 3.0, "Timed seconds per backend and batch size.", lower_bound=0.0)
+cli.define_number("seconds", 3.0, "Timed seconds per backend and batch size.", lower_bound=0.0)
 flags.DEFINE_integer("warmup", 3, "Untimed calls before each timing.", lower_bound=1)
 flags.DEFINE_integer(
     "threads", 0, "Intra-op threads of every backend; 0: the backend default.", lower_bound=0
