@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from keras_dpnp.data import cifar10_corrupted
 from keras_dpnp.data.cifar10_corrupted import CORRUPTIONS, SEVERITIES
+from keras_dpnp.evaluation.accuracy import predicted_classes
 from keras_dpnp.evaluation.corruptions.generated import PARAMETER_SOURCE, cached_corruption
 
 SOURCES = ("auto", "tfds", "generated")
@@ -79,7 +80,8 @@ def _accuracy(predict, images, labels, batch_size):
     correct = 0
     for start in range(0, len(images), batch_size):
         batch = tf.constant(images[start : start + batch_size].astype(np.float32) / 255.0)
-        correct += int(np.sum(predict(batch).numpy() == labels[start : start + batch_size]))
+        predicted = predicted_classes(predict(batch))
+        correct += int(np.sum(predicted == labels[start : start + batch_size]))
     return correct / len(labels)
 
 
@@ -145,9 +147,7 @@ def corruption_accuracy(
     settings = (settings or CorruptionSettings()).resolved()
     if num_points is not None and num_points < 1:
         raise ValueError(f"num_points must be >= 1 (or None for all), got {num_points}")
-    predict = tf.function(
-        lambda x: tf.argmax(model(x, training=False), axis=1), reduce_retracing=True
-    )
+    predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
     started = time.perf_counter()
     entry = {
         "source": settings.source,
