@@ -57,6 +57,32 @@ def test_failure_keeps_an_existing_export_untouched(tmp_path, monkeypatch):
     assert _leftovers(tmp_path) == []
 
 
+def _with_nan(outputs):
+    logits = outputs["logits"].copy()
+    logits[0, 0] = np.nan
+    return {**outputs, "logits": logits}
+
+
+@pytest.mark.parametrize("name", ["saved_model", "onnx", "keras"])
+def test_an_artefact_that_outputs_nan_fails_and_leaves_nothing(tmp_path, monkeypatch, name):
+    monkeypatch.setitem(FORMATS, name, _broken_load(FORMATS[name], _with_nan))
+    with pytest.raises(
+        VerificationError, match=rf"^{name}: logits on clean probes hold NaN or inf$"
+    ):
+        export_model(tiny_model(), str(tmp_path / "export"), name)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_model_with_a_nan_weight_is_not_exported(tmp_path):
+    model = tiny_model(head="linear")
+    kernel = model.head.kernel.numpy()
+    kernel[0, 0] = np.nan
+    model.head.kernel.assign(kernel)
+    with pytest.raises(ExportError, match=r"the Keras model's own logits on clean probes hold NaN"):
+        export_model(model, str(tmp_path / "export"), "keras")
+    assert os.listdir(tmp_path) == []
+
+
 def test_rounding_sized_differences_pass(tmp_path, monkeypatch):
     monkeypatch.setitem(FORMATS, "onnx", _broken_load(FORMATS["onnx"], _perturbed(5e-5)))
     metadata = export_model(tiny_model(), str(tmp_path / "export"), "onnx")
