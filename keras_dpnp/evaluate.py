@@ -142,6 +142,7 @@ def main(argv):
         cli.fail(f"unexpected arguments {argv[1:]}; every option is a --flag")
     from keras_dpnp.data import DatasetNotFoundError
     from keras_dpnp.evaluation.run_report import evaluate_model
+    from keras_dpnp.files import UnwritableError
     from keras_dpnp.training.run_dir import ModelLoadError
 
     f = flags.FLAGS
@@ -162,7 +163,7 @@ def main(argv):
             corruptions=_corruption_options(),
             out=f.out,
         )
-    except (ModelLoadError, DatasetNotFoundError, ValueError) as error:
+    except (ModelLoadError, DatasetNotFoundError, UnwritableError, ValueError) as error:
         cli.fail(str(error))
     print(markdown)
     print(f"report written to {os.path.abspath(paths['json'])}")

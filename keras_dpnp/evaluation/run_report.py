@@ -6,6 +6,7 @@ import os
 from keras_dpnp.config import TrainConfig
 from keras_dpnp.evaluation import report, robustness
 from keras_dpnp.evaluation.corruptions import CorruptionSettings
+from keras_dpnp.files import check_writable
 from keras_dpnp.training.run_dir import ROBUSTNESS_FILE, check_fits_data, find_model, load_model
 
 
@@ -56,7 +57,8 @@ def evaluate_model(
     `dataset`; its attack defaults to the model's training attack). `data_flags`: {flag: text}
     overriding the run's data settings (`data_dir`, `manual_dir`, `image_size`, ...).
     `corruptions`: the `CorruptionSettings` fields other than the data set, for the full suite.
-    Writes the report into `out` (default: the run directory, or the file's folder).
+    Writes the report into `out` (default: the run directory, or the file's folder), which is
+    checked writable before anything is loaded (`UnwritableError` otherwise).
 
     Returns:
         (results, Markdown text, {kind: path written}).
@@ -64,6 +66,7 @@ def evaluate_model(
     from keras_dpnp.data import load_dataset
 
     source = find_model(path, checkpoint)
+    check_writable(out or source.folder)
     config = source.config
     dataset = _dataset_of(source, dataset)
     data_config = (config or TrainConfig()).with_overrides(

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from export_helpers import tiny_model
-from keras_dpnp.exporting import FORMATS, ExportError, VerificationError, export_model
+from keras_dpnp.exporting import FORMATS, ExportError, VerificationError, export_model, pipeline
 
 
 @pytest.fixture(scope="module")
@@ -179,3 +179,16 @@ def test_bad_opset_and_class_names(tmp_path, saved_model_file):
     with pytest.raises(ExportError, match="3 class names given for a model with 10 classes"):
         export_model(saved_model_file, str(tmp_path / "export"), class_names=["a", "b", "c"])
     assert os.listdir(tmp_path) == []
+
+
+def test_an_unwritable_out_stops_the_export_before_any_work(tmp_path, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    probes, real = [], pipeline.make_probes
+    monkeypatch.setattr(pipeline, "make_probes", lambda *a, **k: probes.append(1) or real(*a, **k))
+    with pytest.raises(
+        ExportError,
+        match=rf"^cannot write to {blocker}: {blocker} is not a folder; choose another --out$",
+    ):
+        export_model(tiny_model(), str(blocker / "export"))
+    assert probes == [] and os.listdir(tmp_path) == ["a_file"]

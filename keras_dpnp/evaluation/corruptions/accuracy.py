@@ -11,11 +11,13 @@ import time
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from keras_dpnp.data import cifar10_corrupted
 from keras_dpnp.data.cifar10_corrupted import CORRUPTIONS, SEVERITIES
 from keras_dpnp.evaluation.accuracy import predicted_classes
 from keras_dpnp.evaluation.corruptions.generated import PARAMETER_SOURCE, cached_corruption
+from keras_dpnp.files import UnwritableError, check_writable
 
 SOURCES = ("auto", "tfds", "generated")
 OFFICIAL_DATASET = "cifar10"
@@ -63,17 +65,30 @@ class CorruptionSettings:
         object.__setattr__(self, "severities", tuple(sorted(set(severities))))
 
     def resolved(self):
-        """These settings with `auto` replaced by the source that will be used; raises
-        `DatasetNotFoundError` (with what to do) when `tfds` is asked for but not prepared."""
+        """These settings with `auto` replaced by the source that will be used, and without a
+        cache that cannot be written (a warning says so); raises `DatasetNotFoundError` (with
+        what to do) when `tfds` is asked for but not prepared."""
         if self.source == "tfds":
             cifar10_corrupted.require_prepared(self.data_dir, self.corruptions, self.severities)
             return self
         if self.source == "generated":
-            return self
+            return self._with_writable_cache()
         official = self.dataset == OFFICIAL_DATASET and not cifar10_corrupted.missing_configs(
             self.data_dir, self.corruptions, self.severities
         )
-        return dataclasses.replace(self, source="tfds" if official else "generated")
+        if official:
+            return dataclasses.replace(self, source="tfds")
+        return dataclasses.replace(self, source="generated")._with_writable_cache()
+
+    def _with_writable_cache(self):
+        if self.cache_dir is None:
+            return self
+        try:
+            check_writable(self.cache_dir)
+        except UnwritableError as error:
+            logging.warning("%s; the corrupted sets are generated without a cache", error)
+            return dataclasses.replace(self, cache_dir=None)
+        return self
 
 
 def _accuracy(predict, images, labels, batch_size):
