@@ -60,7 +60,12 @@ def main(argv):
                 export_model(FLAGS.model, export_dir)
             except ExportError as error:
                 cli.fail(str(error))
-        report = run_benchmark(export_dir, batch_sizes, FLAGS.seconds, FLAGS.warmup, FLAGS.threads)
+        try:
+            report = run_benchmark(
+                export_dir, batch_sizes, FLAGS.seconds, FLAGS.warmup, FLAGS.threads
+            )
+        except ExportError as error:
+            cli.fail(str(error))
     print(format_table(report))
     text = json.dumps(report, indent=2) + "\n"
     if FLAGS.output:
