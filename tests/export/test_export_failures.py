@@ -178,6 +178,10 @@ def test_bad_opset_and_class_names(tmp_path, saved_model_file):
         export_model(saved_model_file, str(tmp_path / "export"), opset=13)
     with pytest.raises(ExportError, match="3 class names given for a model with 10 classes"):
         export_model(saved_model_file, str(tmp_path / "export"), class_names=["a", "b", "c"])
+    # What the command line gives for a name typed in Latin-1 (Python's surrogate escapes).
+    names = ["caf\udce9"] + [str(index) for index in range(9)]
+    with pytest.raises(ExportError, match=r"the class name 'caf\\\\udce9' \(given\) is not valid"):
+        export_model(saved_model_file, str(tmp_path / "export"), class_names=names)
     assert os.listdir(tmp_path) == []
 
 
