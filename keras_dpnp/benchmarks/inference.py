@@ -14,7 +14,13 @@ from keras_dpnp.exporting import METADATA_NAME, ExportError
 from keras_dpnp.training.run_dir import load_model
 
 # The parts of metadata.json the benchmark reads, and their JSON types.
-_METADATA_PARTS = {"artefacts": dict, "input": dict, "model": dict, "versions": dict, "source": str}
+_METADATA_PARTS = {
+    "artefacts": dict,
+    "input": dict,
+    "model": dict,
+    "versions": dict,
+    "source": (str, type(None)),
+}
 
 MIN_CALLS = 5
 
