@@ -27,7 +27,7 @@ from keras_dpnp.files import write_text
 
 flags.DEFINE_string("model", None, "Export folder, run directory or .keras file.")
 flags.DEFINE_list("batch_sizes", ["1", "128"], "Batch sizes to time.")
-flags.DEFINE_float("seconds", 3.0, "Timed seconds per backend and batch size.", lower_bound=0.0)
+cli.define_number("seconds", 3.0, "Timed seconds per backend and batch size.", lower_bound=0.0)
 flags.DEFINE_integer("warmup", 3, "Untimed calls before each timing.", lower_bound=1)
 flags.DEFINE_integer(
     "threads", 0, "Intra-op threads of every backend; 0: the backend default.", lower_bound=0
@@ -60,7 +60,12 @@ def main(argv):
                 export_model(FLAGS.model, export_dir)
             except ExportError as error:
                 cli.fail(str(error))
-        report = run_benchmark(export_dir, batch_sizes, FLAGS.seconds, FLAGS.warmup, FLAGS.threads)
+        try:
+            report = run_benchmark(
+                export_dir, batch_sizes, FLAGS.seconds, FLAGS.warmup, FLAGS.threads
+            )
+        except ExportError as error:
+            cli.fail(str(error))
     print(format_table(report))
     text = json.dumps(report, indent=2) + "\n"
     if FLAGS.output:

@@ -1,15 +1,22 @@
 """Images for the predictor: `.npy` arrays and picture files, checked against the model's input.
 
-numpy (and Pillow, for pictures) only: no TensorFlow on this path.
+numpy (and Pillow, for pictures) only: no TensorFlow on this path. Sizes are read from a file's
+header and checked before its data is decoded, so a header that claims billions of pixels is
+refused, not allocated.
 """
 
 import dataclasses
+import math
 import os
+import warnings
 
 import numpy as np
 
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 UINT8_SCALE = 255.0
+# The most values one .npy file may hold: 2**28 is 1 GiB as the float32 the model takes, far
+# more than a predictor classifies at once (a million 128×128 RGB images fit in 13 % of it).
+MAX_ARRAY_VALUES = 2**28
 
 
 class InputError(ValueError):
@@ -45,7 +52,8 @@ def convert_picture(picture, conversion):
     return picture
 
 
-def _npy_dtype(path):
+def _npy_header(path):
+    """(shape, dtype, bytes of data after the header) of the .npy file at `path`."""
     with open(path, "rb") as f:
         try:
             major, _ = np.lib.format.read_magic(f)
@@ -54,18 +62,37 @@ def _npy_dtype(path):
                 if major == 1
                 else np.lib.format.read_array_header_2_0
             )
-            return read_header(f)[2]
+            shape, _, dtype = read_header(f)
         except ValueError as error:
             raise InputError(
                 f"{path}: not a .npy file ({error}); save arrays with numpy.save"
             ) from error
+        return shape, dtype, os.fstat(f.fileno()).st_size - f.tell()
+
+
+def _check_npy_size(path, shape, dtype, data_bytes):
+    """Refuses a header that claims more values than allowed, or more bytes than the file has."""
+    values = math.prod(shape)
+    if values > MAX_ARRAY_VALUES:
+        raise InputError(
+            f"{path}: the header claims an array of {list(shape)} ({values:,} values), over "
+            f"the predictor's limit of {MAX_ARRAY_VALUES:,}; split it into smaller files"
+        )
+    if values * dtype.itemsize > data_bytes:
+        raise InputError(
+            f"{path}: cannot read the array (the header claims {list(shape)} {dtype}, "
+            f"{values * dtype.itemsize:,} bytes; the file holds {data_bytes:,}); "
+            f"the file may be truncated"
+        )
 
 
 def _read_npy(path):
-    if _npy_dtype(path).hasobject:
+    shape, dtype, data_bytes = _npy_header(path)
+    if dtype.hasobject:
         raise InputError(
             f"{path}: holds Python objects, which are never unpickled; save a numeric array"
         )
+    _check_npy_size(path, shape, dtype, data_bytes)
     try:
         return np.load(path, allow_pickle=False)
     except (ValueError, OSError) as error:
@@ -74,7 +101,9 @@ def _read_npy(path):
         ) from error
 
 
-def _read_picture(path, channels, conversion=None):
+def _open_picture(path, image_shape, resizing=False):
+    """The picture at `path`, opened (its header read, its pixels not yet decoded) and, unless
+    `resizing`, checked to have the model's height and width."""
     try:
         from PIL import Image
     except ImportError as error:
@@ -82,8 +111,30 @@ def _read_picture(path, channels, conversion=None):
             f"{path}: reading pictures needs Pillow (pip install pillow); "
             f"or give the images as .npy arrays"
         ) from error
+    with warnings.catch_warnings():
+        # Pillow warns above 89 M pixels and raises above twice that; the size check below
+        # refuses any picture that is not the model's size, so its warning adds nothing.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            picture = Image.open(path)
+        except Image.DecompressionBombError as error:
+            model_size = _size(image_shape[:2])
+            raise InputError(f"{path}: {error}; the model takes {model_size}") from error
+    width, height = picture.size
+    if not resizing and (height, width) != tuple(image_shape[:2]):
+        picture.close()
+        raise InputError(
+            f"{path}: images are {height}×{width}, the model takes "
+            f"{_size(image_shape[:2])}; resize them first (pictures: pass --resize)"
+        )
+    return picture
+
+
+def _read_picture(path, image_shape, conversion=None):
+    channels = image_shape[-1]
+    resizing = conversion is not None and conversion.size is not None
     try:
-        with Image.open(path) as picture:
+        with _open_picture(path, image_shape, resizing) as picture:
             if picture.mode == "1":
                 picture = picture.convert("L")
             elif picture.mode == "P":
@@ -100,7 +151,10 @@ def _read_picture(path, channels, conversion=None):
                     f"grayscale (1 channel); pass --grayscale to convert it"
                 )
             array = np.asarray(picture, dtype=np.uint8)
-    except OSError as error:
+    except InputError:
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        # Pillow's decoders report damaged files as any of these.
         raise InputError(f"{path}: cannot read the image ({error})") from error
     return array[..., np.newaxis] if array.ndim == 2 else array
 
@@ -116,7 +170,7 @@ def read_file(path, image_shape, conversion=None):
     if suffix == ".npy":
         return _read_npy(path)
     if suffix in PICTURE_SUFFIXES:
-        return _read_picture(path, image_shape[-1], conversion)
+        return _read_picture(path, image_shape, conversion)
     raise InputError(
         f"{path}: unsupported file type {suffix or '(none)'}; give .npy arrays "
         f"or pictures ({', '.join(PICTURE_SUFFIXES)})"

@@ -27,6 +27,33 @@ OUTPUT_NAME = "probabilities"
 SUMMARY_KEY = "keras_dpnp"
 
 
+def _class_names(session, onnx_path):
+    """The class names the exporter stored in the ONNX metadata, else the indices; `InputError`
+    for metadata that is not what the exporter writes."""
+    classes = session.get_outputs()[0].shape[-1]
+    text = session.get_modelmeta().custom_metadata_map.get(SUMMARY_KEY, "{}")
+    try:
+        summary = json.loads(text)
+    except ValueError as error:
+        raise InputError(
+            f"{onnx_path}: its {SUMMARY_KEY} metadata is not valid JSON ({error}); "
+            f"export the model again with python -m export"
+        ) from error
+    names = summary.get("class_names") if isinstance(summary, dict) else None
+    if not names:
+        return [str(index) for index in range(classes)]
+    if not (
+        isinstance(names, list)
+        and all(isinstance(name, str) for name in names)
+        and len(names) == classes
+    ):
+        raise InputError(
+            f"{onnx_path}: its {SUMMARY_KEY} metadata does not list {classes} class names "
+            f"as strings; export the model again with python -m export"
+        )
+    return names
+
+
 class Predictor:
     """An onnxruntime session over an exported model plus its class names and image shape."""
 
@@ -49,12 +76,7 @@ class Predictor:
                 f"'{OUTPUT_NAME}'; export the model with python -m export"
             )
         self.image_shape = tuple(int(size) for size in inputs[INPUT_NAME].shape[1:])
-        summary = json.loads(
-            self.session.get_modelmeta().custom_metadata_map.get(SUMMARY_KEY, "{}")
-        )
-        self.class_names = summary.get("class_names") or [
-            str(index) for index in range(self.session.get_outputs()[0].shape[-1])
-        ]
+        self.class_names = _class_names(self.session, onnx_path)
 
     def probabilities(self, images, batch_size=256):
         """Class probabilities [N, K] for float32 images [N, H, W, C] in [0, 1]."""

@@ -35,7 +35,7 @@ flags.DEFINE_list(
     "height,width,channels of the synthetic "
     "images, e.g. 28,28,1 (Fashion-MNIST) or 32,32,3 (CIFAR-10).",
 )
-flags.DEFINE_float("width", 1.0, "Channel multiplier of the backbones.", lower_bound=0.0)
+cli.define_number("width", 1.0, "Channel multiplier of the backbones.", lower_bound=0.0)
 flags.DEFINE_integer("attack_steps", 10, "PGD steps of the adversarial steps.", lower_bound=1)
 flags.DEFINE_integer(
     "warmup_steps", 1, "Untimed steps first (the first one traces).", lower_bound=1

@@ -22,7 +22,7 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_string("model", None, "Optional run directory or .keras file to add as a setup.")
 flags.DEFINE_string("dataset", None, "Data set of a bare .keras --model.")
-flags.DEFINE_float(
+cli.define_number(
     "epsilon",
     8 / 255,
     "L∞ radius of both PGDs and AutoAttack; a --model "

@@ -15,7 +15,7 @@ import sys
 
 from absl import flags
 
-from keras_dpnp import losses
+from keras_dpnp import cli, losses
 from keras_dpnp.attacks.pgd import NORMS, PGDConfig
 from keras_dpnp.backbones import BACKBONES
 from keras_dpnp.data import DATASET_FORMS, check_dataset_name, parse_image_size
@@ -423,14 +423,6 @@ class TrainConfig:
         return cls(**values)
 
 
-def parse_number(text):
-    """A float from text such as `0.2`, `8/255` or `0.1/16`."""
-    numerator, slash, denominator = text.strip().partition("/")
-    if not slash:
-        return float(numerator)
-    return float(numerator) / float(denominator)
-
-
 def readable_number(value):
     """`value` as a person writes it: 0.1, 0.0005, or 8/255 rather than 0.03137254901960784."""
     text = f"{value:g}"
@@ -462,22 +454,10 @@ def parse_value(kind, name, text):
                 raise ValueError(f"expected true or false, got {text!r}")
             return lowered in ("true", "1")
         if kind is float:
-            return parse_number(text)
+            return cli.parse_number(text)
         return kind(text)
-    except (ValueError, ZeroDivisionError) as error:
+    except ValueError as error:
         raise ValueError(f"--{name}={text}: {error}") from error
-
-
-class _FractionParser(flags.FloatParser):
-    """Float flag parser that also accepts fractions such as `8/255`."""
-
-    def convert(self, argument):
-        if isinstance(argument, str) and "/" in argument:
-            try:
-                return parse_number(argument)
-            except (ValueError, ZeroDivisionError) as error:
-                raise ValueError(f"could not parse {argument!r} as a number") from error
-        return super().convert(argument)
 
 
 def define_flags(flag_values=flags.FLAGS):
@@ -491,14 +471,8 @@ def define_flags(flag_values=flags.FLAGS):
             default = f"{PER_RADIUS_SQUARED[f.name]:g}/r2"
             flags.DEFINE_string(f.name, default, help_text, flag_values=flag_values)
         elif f.type in (float, "float"):
-            parser = _FractionParser(lower_bound=meta["minimum"])
-            flags.DEFINE(
-                parser,
-                f.name,
-                f.default,
-                help_text,
-                flag_values=flag_values,
-                serializer=flags.ArgumentSerializer(),
+            cli.define_number(
+                f.name, f.default, help_text, lower_bound=meta["minimum"], flag_values=flag_values
             )
         elif meta["choices"]:
             flags.DEFINE_enum(

@@ -18,7 +18,6 @@ import os
 from absl import flags
 
 from keras_dpnp import cli
-from keras_dpnp.config import parse_number
 from keras_dpnp.figures import parse_formats
 
 flags.DEFINE_string(
@@ -43,14 +42,14 @@ flags.DEFINE_enum(
     "CW-L2, Square; full: + CW-L2 on every point, a finer sweep, the CIFAR-10-C "
     "corruptions and the feature geometry.",
 )
-flags.DEFINE_string(
+cli.define_number(
     "epsilon",
     None,
     "Attack radius in pixel scale [0, 1] (fractions such as "
     "8/255 work); default: the run's training ε.",
 )
 flags.DEFINE_enum("norm", None, ["linf", "l2"], "Attack norm; default: the run's.")
-flags.DEFINE_string(
+cli.define_number(
     "step_size",
     None,
     "PGD step at ε; default: the run's training step scaled to ε, else 2.5 ε / 20.",
@@ -168,13 +167,6 @@ _DATA_FLAGS = (
 )
 
 
-def _number(name, text):
-    try:
-        return parse_number(text)
-    except (ValueError, ZeroDivisionError):
-        cli.fail(f"--{name}={text} is not a number (fractions such as 8/255 work)")
-
-
 def _corruption_options():
     """The `CorruptionSettings` fields the flags give (the data set comes from the run)."""
     f = flags.FLAGS
@@ -202,6 +194,7 @@ def main(argv):
         cli.fail(f"unexpected arguments {argv[1:]}; every option is a --flag")
     from keras_dpnp.data import DatasetNotFoundError
     from keras_dpnp.evaluation.run_report import evaluate_model
+    from keras_dpnp.files import UnwritableError
     from keras_dpnp.training.run_dir import ModelLoadError
 
     f = flags.FLAGS
@@ -212,9 +205,9 @@ def main(argv):
             checkpoint=f.checkpoint,
             dataset=f.dataset,
             data_flags={name: f[name].value for name in _DATA_FLAGS if f[name].value is not None},
-            epsilon=_number("epsilon", f.epsilon) if f.epsilon else None,
+            epsilon=f.epsilon,
             norm=f.norm,
-            step_size=_number("step_size", f.step_size) if f.step_size else None,
+            step_size=f.step_size,
             num_points=f.num_points,
             seed=f.seed,
             batch_size=f.batch_size,
@@ -224,7 +217,7 @@ def main(argv):
             out=f.out,
             figure_formats=_figure_formats(),
         )
-    except (ModelLoadError, DatasetNotFoundError, ValueError) as error:
+    except (ModelLoadError, DatasetNotFoundError, UnwritableError, ValueError) as error:
         cli.fail(str(error))
     print(markdown)
     print(f"report written to {os.path.abspath(paths['json'])}")

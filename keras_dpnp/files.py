@@ -1,9 +1,42 @@
-"""Writing files other code reads: whole or not at all."""
+"""Writing files other code reads: whole or not at all, and into folders known to be writable
+before the work that fills them starts."""
 
 import contextlib
 import os
 import shutil
 import tempfile
+
+
+class UnwritableError(OSError):
+    """A folder meant to receive output cannot take files."""
+
+
+def _nearest_existing(folder):
+    """`folder`, or while it does not exist the nearest path above it that does."""
+    path = os.path.abspath(folder)
+    while not os.path.lexists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    return path
+
+
+def check_writable(folder):
+    """Raises `UnwritableError` unless files can be created in `folder`, or, if it does not
+    exist yet, in the nearest folder above it (where it would be created). Leaves nothing.
+
+    Args:
+        folder: the output folder to check; it is not created.
+    """
+    existing = _nearest_existing(folder)
+    if not os.path.isdir(existing):
+        raise UnwritableError(f"cannot write to {folder}: {existing} is not a folder")
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".write-probe-", dir=existing)
+        os.close(handle)
+        os.remove(probe)
+    except OSError as error:
+        raise UnwritableError(
+            f"cannot write to {folder}: {existing}: {error.strerror or error}"
+        ) from error
 
 
 @contextlib.contextmanager

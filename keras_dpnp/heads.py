@@ -1,5 +1,7 @@
 """Classifier heads: class prototypes on a hypersphere, and the plain linear layer."""
 
+import math
+
 import keras
 import numpy as np
 from keras import ops
@@ -63,8 +65,10 @@ class PrototypeHead(keras.layers.Layer):
     ):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
-        if radius <= 0:
-            raise ValueError(f"radius must be > 0, got {radius}")
+        if not (math.isfinite(radius) and radius > 0):
+            raise ValueError(f"radius must be a finite number > 0, got {radius}")
+        if not math.isfinite(scale):
+            raise ValueError(f"logit scale must be a finite number, got {scale}")
         if logits not in LOGIT_FORMS:
             raise ValueError(f"logits must be one of {LOGIT_FORMS}, got {logits!r}")
         if init not in PROTOTYPE_INITS:

@@ -7,6 +7,7 @@ into named loss terms plus the total.
 
 import abc
 import dataclasses
+import math
 
 import tensorflow as tf
 
@@ -36,9 +37,10 @@ class LossWeights:
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
-            if getattr(self, field.name) < 0:
+            value = getattr(self, field.name)
+            if not (math.isfinite(value) and value >= 0):
                 raise ValueError(
-                    f"loss weight {field.name} must be >= 0, got {getattr(self, field.name)}"
+                    f"loss weight {field.name} must be a finite number >= 0, got {value}"
                 )
 
 

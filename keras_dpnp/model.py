@@ -1,6 +1,7 @@
 """`AdvDPNP`: a backbone and a classifier head, trained by a registered method in `train_step`."""
 
 import dataclasses
+import math
 
 import keras
 import tensorflow as tf
@@ -98,6 +99,9 @@ class AdvDPNP(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        for name, value in (("radius", radius), ("logit_scale", logit_scale)):
+            if not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value}")
         self.method = methods.get_method(method)
         head_kind = self.method.head_for(head)
         self.backbone = backbone

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -47,3 +49,33 @@ def test_truncated_model_file_is_refused_and_no_report_is_written(tmp_path):
     )
     assert f"could not load {model} as a Keras model" in error
     assert not out.exists()
+
+
+def _tiny_model_file(folder):
+    from conftest import tiny_model
+
+    path = folder / "model.keras"
+    tiny_model("standard").save(path)
+    return path
+
+
+@pytest.mark.slow
+def test_an_unwritable_report_folder_is_one_line_before_the_suite(tmp_path):
+    model = _tiny_model_file(tmp_path)
+    (tmp_path / "a_file").write_text("")
+    out = tmp_path / "a_file" / "report"
+    error = _run(
+        "keras_dpnp.evaluate", f"--model={model}", "--dataset=digits", f"--out={out}", cwd=tmp_path
+    )
+    assert error.endswith(f"error: cannot write to {out}: {tmp_path / 'a_file'} is not a folder")
+    assert sorted(os.listdir(tmp_path)) == ["a_file", "model.keras"]
+
+
+@pytest.mark.slow
+def test_an_unwritable_export_folder_is_one_line_and_nothing_is_written(tmp_path):
+    model = _tiny_model_file(tmp_path)
+    (tmp_path / "a_file").write_text("")
+    out = tmp_path / "a_file" / "export"
+    error = _run("export", f"--model={model}", f"--out={out}", cwd=tmp_path)
+    assert f"error: cannot write to {tmp_path / 'a_file'}: " in error
+    assert sorted(os.listdir(tmp_path)) == ["a_file", "model.keras"]

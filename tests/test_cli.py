@@ -1,13 +1,83 @@
-"""The entry points' --help pages: the project's own flags, grouped by topic, exit status 0."""
+"""The entry points' shared plumbing: number flags refuse inf and nan on one line; the --help
+pages list the project's own flags, grouped by topic, with exit status 0."""
 
+import json
 import os
 import re
 import subprocess
 import sys
 
 import pytest
+from absl import flags
+
+from keras_dpnp import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HELPER = os.path.join(ROOT, "tests", "number_flags.py")
+
+# Each entry point, the flags it needs to parse at all, and float flags it must have.
+ENTRY_POINTS = {
+    "keras_dpnp.train": ([], {"epsilon", "learning_rate", "radius", "logit_scale"}),
+    "keras_dpnp.compare": ([], {"epsilon", "validation_fraction"}),
+    "keras_dpnp.evaluate": (["--model=runs/x"], {"epsilon", "step_size"}),
+    "keras_dpnp.bench": ([], {"width"}),
+    "keras_dpnp.bench_attacks": ([], {"epsilon"}),
+    "export.bench": (["--model=exports/x"], {"seconds"}),
+}
+
+
+@pytest.mark.parametrize("text,value", [("0.2", 0.2), ("8/255", 8 / 255), (" 1e-3 ", 1e-3)])
+def test_numbers_take_fractions(text, value):
+    assert cli.parse_number(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("inf", "'inf' is not a finite number"),
+        ("nan", "'nan' is not a finite number"),
+        ("-Infinity", "not a finite number"),
+        ("1/0", "'1/0' divides by zero"),
+        ("1e999", "not a finite number"),
+        ("8/nan", "not a finite number"),
+        ("eight", "could not convert"),
+    ],
+)
+def test_numbers_must_be_finite(text, message):
+    with pytest.raises(ValueError, match=message):
+        cli.parse_number(text)
+
+
+def test_a_number_flag_names_itself_and_keeps_its_module():
+    values = flags.FlagValues()
+    cli.define_number("rate", 0.5, "A rate.", lower_bound=0.0, flag_values=values)
+    with pytest.raises(flags.IllegalFlagValueError, match=r"--rate=nan: 'nan' is not a finite"):
+        values(["prog", "--rate=nan"])
+    assert [flag.name for flag in values.flags_by_module_dict()[__name__]] == ["rate"]
+
+
+@pytest.mark.parametrize("module", sorted(ENTRY_POINTS))
+def test_every_float_flag_of_every_entry_point_refuses_inf_and_nan(module):
+    required, expected = ENTRY_POINTS[module]
+    done = subprocess.run(
+        [sys.executable, HELPER, module, *required],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    outcomes = json.loads(done.stdout.strip().splitlines()[-1])
+    assert expected <= {outcome["flag"] for outcome in outcomes}
+    for outcome in outcomes:
+        flag, value = outcome["flag"], outcome["value"]
+        assert outcome["status"] == 2, outcome
+        assert outcome["stderr"].endswith(
+            f": error: flag --{flag}={value}: '{value}' is not a finite number\n"
+        ), outcome
+        assert outcome["stderr"].count("\n") == 1
+
+
 TRAIN_GROUPS = ["data", "model", "method and loss", "attack", "optimisation", "run", "hardware"]
 
 

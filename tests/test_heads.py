@@ -62,7 +62,7 @@ def test_heads_round_trip_through_config():
 
 
 def test_bad_radius_is_rejected():
-    with pytest.raises(ValueError, match="radius must be > 0"):
+    with pytest.raises(ValueError, match="radius must be a finite number > 0"):
         PrototypeHead(3, radius=0.0)
 
 

@@ -1,6 +1,7 @@
 """In-graph projected gradient descent (Madry et al.), shared by training and evaluation."""
 
 import dataclasses
+import math
 
 import keras
 import tensorflow as tf
@@ -23,6 +24,11 @@ class PGDConfig:
     random_start: bool = True
 
     def __post_init__(self):
+        if not (math.isfinite(self.epsilon) and math.isfinite(self.step_size)):
+            raise ValueError(
+                f"attack epsilon and step size must be finite numbers, got "
+                f"{self.epsilon} and {self.step_size}"
+            )
         if self.epsilon < 0:
             raise ValueError(f"epsilon must be >= 0, got {self.epsilon}")
         if self.step_size <= 0:

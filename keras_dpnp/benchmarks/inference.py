@@ -10,7 +10,17 @@ import numpy as np
 import onnxruntime
 import tensorflow as tf
 
+from keras_dpnp.exporting import METADATA_NAME, ExportError
 from keras_dpnp.training.run_dir import load_model
+
+# The parts of metadata.json the benchmark reads, and their JSON types.
+_METADATA_PARTS = {
+    "artefacts": dict,
+    "input": dict,
+    "model": dict,
+    "versions": dict,
+    "source": (str, type(None)),
+}
 
 MIN_CALLS = 5
 
@@ -75,10 +85,31 @@ def backends(export_dir, artefacts, threads=0):
     return functions
 
 
+def read_metadata(export_dir):
+    """The metadata.json of an export folder; `ExportError` naming the file when it is
+    unreadable, not UTF-8 JSON, or lacks a part the benchmark reads."""
+    path = os.path.join(export_dir, METADATA_NAME)
+    try:
+        with open(path, encoding="utf-8") as f:
+            metadata = json.load(f)
+    except (OSError, ValueError) as error:
+        raise ExportError(f"cannot read {path} ({type(error).__name__}: {error})") from error
+    wrong = [
+        name
+        for name, kind in _METADATA_PARTS.items()
+        if not isinstance(metadata, dict) or not isinstance(metadata.get(name), kind)
+    ]
+    if wrong or not isinstance(metadata["input"].get("shape"), list):
+        raise ExportError(
+            f"{path} is not an export's metadata (missing or malformed: "
+            f"{', '.join(wrong or ['input.shape'])}); export the model again"
+        )
+    return metadata
+
+
 def run_benchmark(export_dir, batch_sizes, seconds, warmup=3, threads=0):
     """Timings of every artefact in `export_dir` at each batch size, as a JSON-ready dict."""
-    with open(os.path.join(export_dir, "metadata.json"), encoding="utf-8") as f:
-        metadata = json.load(f)
+    metadata = read_metadata(export_dir)
     functions = backends(export_dir, metadata["artefacts"], threads)
     image_shape = tuple(metadata["input"]["shape"][1:])
     rng = np.random.default_rng(0)

@@ -1,5 +1,6 @@
 """Readers for the original CIFAR binary archives and SVHN .mat files (no pickle)."""
 
+import math
 import os
 import posixpath
 import tarfile
@@ -18,6 +19,19 @@ _CIFAR10_TRAIN_FILES = tuple(f"data_batch_{index}.bin" for index in range(1, 6))
 _CIFAR10_TEST_FILE = "test_batch.bin"
 _CIFAR100_NAMES_FILE = "fine_label_names.txt"
 _SVHN_IMAGE_SHAPE = (32, 32, 3)
+# The largest each archive member may be: the official files' sizes (10,000 or 50,000 records
+# of label bytes and pixels; the 100 names take 852 bytes). A larger member is refused before
+# it is read, so a small archive that expands to gigabytes never reaches memory.
+_CIFAR10_MEMBER_BYTES = {
+    name: 10_000 * (1 + _CIFAR_PIXELS) for name in (*_CIFAR10_TRAIN_FILES, _CIFAR10_TEST_FILE)
+}
+_CIFAR100_MEMBER_BYTES = {
+    "train.bin": 50_000 * (2 + _CIFAR_PIXELS),
+    "test.bin": 10_000 * (2 + _CIFAR_PIXELS),
+    _CIFAR100_NAMES_FILE: 64 * 1024,
+}
+# The images in each official SVHN file; X is checked against it before it is read.
+SVHN_IMAGES = {"train_32x32.mat": 73_257, "test_32x32.mat": 26_032}
 
 
 def read_original_archives(
@@ -55,18 +69,26 @@ def _corrupt(path: str, url: str, detail: str) -> DatasetNotFoundError:
     )
 
 
-def _read_tar_members(path: str, url: str, wanted: set[str]) -> dict[str, bytes]:
-    """Returns the bytes of the members whose base names are in `wanted`."""
+def _read_tar_members(path: str, url: str, limits: dict[str, int]) -> dict[str, bytes]:
+    """Returns the bytes of the members whose base names are keys of `limits`, refusing a
+    member larger than its limit (in bytes) before reading it."""
     contents = {}
     try:
         with tarfile.open(path, "r:gz") as archive:
             for member in archive:
                 basename = posixpath.basename(member.name)
-                if member.isfile() and basename in wanted:
-                    contents[basename] = archive.extractfile(member).read()
+                if not (member.isfile() and basename in limits):
+                    continue
+                if member.size > limits[basename]:
+                    detail = (
+                        f"{member.name} claims {member.size:,} bytes, more than the "
+                        f"{limits[basename]:,} of the official file"
+                    )
+                    raise _corrupt(path, url, detail)
+                contents[basename] = archive.extractfile(member).read()
     except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
         raise _corrupt(path, url, f"{type(error).__name__}: {error}") from error
-    missing = wanted - contents.keys()
+    missing = limits.keys() - contents.keys()
     if missing:
         raise _corrupt(path, url, f"missing {', '.join(sorted(missing))}")
     return contents
@@ -89,7 +111,7 @@ def _decode_cifar_records(
 
 
 def _read_cifar10(path: str, url: str) -> tuple[ArraySplit, ArraySplit]:
-    contents = _read_tar_members(path, url, {*_CIFAR10_TRAIN_FILES, _CIFAR10_TEST_FILE})
+    contents = _read_tar_members(path, url, _CIFAR10_MEMBER_BYTES)
     batches = [
         _decode_cifar_records(contents[member], 1, 10, member, path, url)
         for member in _CIFAR10_TRAIN_FILES
@@ -106,7 +128,7 @@ def _read_cifar10(path: str, url: str) -> tuple[ArraySplit, ArraySplit]:
 
 
 def _read_cifar100(path: str, url: str) -> tuple[ArraySplit, ArraySplit, tuple[str, ...]]:
-    contents = _read_tar_members(path, url, {"train.bin", "test.bin", _CIFAR100_NAMES_FILE})
+    contents = _read_tar_members(path, url, _CIFAR100_MEMBER_BYTES)
     lines = contents[_CIFAR100_NAMES_FILE].decode().splitlines()
     class_names = tuple(line.strip() for line in lines if line.strip())
     if len(class_names) != 100:
@@ -117,11 +139,24 @@ def _read_cifar100(path: str, url: str) -> tuple[ArraySplit, ArraySplit, tuple[s
     return train, test, class_names
 
 
+def _check_svhn_size(path: str, url: str) -> None:
+    """Refuses a file whose X (read from its header) holds more values than the official one."""
+    limit = SVHN_IMAGES[os.path.basename(path)] * _CIFAR_PIXELS
+    shapes = {name: shape for name, shape, _ in scipy.io.whosmat(path)}
+    values = math.prod(shapes.get("X", ()))
+    if values > limit:
+        detail = f"X claims shape {shapes['X']}, over the {limit:,} values of the official file"
+        raise _corrupt(path, url, detail)
+
+
 def _read_svhn_mat(path: str, url: str) -> ArraySplit:
     """Reads an SVHN cropped-digits MATLAB v5 file; label 10 stands for digit 0."""
     # scipy's MAT parser reports damaged files through many exception types.
     try:
+        _check_svhn_size(path, url)
         contents = scipy.io.loadmat(path, variable_names=("X", "y"))
+    except DatasetNotFoundError:
+        raise
     except Exception as error:
         raise _corrupt(path, url, f"{type(error).__name__}: {error}") from error
     images, labels = contents.get("X"), contents.get("y")

@@ -108,6 +108,7 @@ def list_class_images(folder: str) -> tuple[tuple[str, ...], np.ndarray, np.ndar
             if entry.is_dir() and not entry.name.startswith(".")
         )
     )
+    _check_utf8_names(folder, classes)
     if len(classes) < 2:
         raise FolderDataError(
             f"{folder} holds {len(classes)} class folder(s); a classification data set needs "
@@ -119,6 +120,18 @@ def list_class_images(folder: str) -> tuple[tuple[str, ...], np.ndarray, np.ndar
         paths += images
         labels += [label] * len(images)
     return classes, np.asarray(paths, dtype=str), np.asarray(labels, dtype=np.int64)
+
+
+def _check_utf8_names(folder: str, classes: tuple[str, ...]) -> None:
+    """Refuses a class folder whose name is not UTF-8: class names go into JSON files."""
+    for name in classes:
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise FolderDataError(
+                f"{folder}: the class folder {os.fsencode(name)!r} is not named in UTF-8; "
+                f"rename it (class names are written into JSON files)"
+            ) from error
 
 
 def _class_images(folder: str) -> list[str]:

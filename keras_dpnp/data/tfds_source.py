@@ -4,6 +4,9 @@ Serves the catalog's TFDS data sets and `tfds:<name>`: any TFDS image-classifica
 an Image feature and a ClassLabel label.
 """
 
+import glob
+import json
+import os
 import socket
 import threading
 import urllib.parse
@@ -42,11 +45,44 @@ def is_reachable(url: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
     return connected.wait(timeout)
 
 
+def _unparsable_info_file(name: str, data_dir: str | None) -> str | None:
+    """The first dataset_info.json of `name` under `data_dir` that is not UTF-8 JSON, or None."""
+    base = name.split(":")[0].split("/")[0]
+    root = os.path.join(os.path.expanduser(data_dir or tfds.core.constants.DATA_DIR), base)
+    for path in sorted(glob.glob(os.path.join(root, "**", "dataset_info.json"), recursive=True)):
+        try:
+            with open(path, encoding="utf-8") as f:
+                json.load(f)
+        except ValueError:
+            return path
+    return None
+
+
+def _builder(name: str, data_dir: str | None):
+    """`tfds.builder(name)`, or `DatasetNotFoundError` for an unknown name or a corrupt
+    dataset_info.json of its prepared data (which TFDS reads on construction)."""
+    try:
+        return tfds.builder(name, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError as error:
+        raise DatasetNotFoundError(
+            f"TFDS has no data set {name!r} (--dataset=tfds:{name}); check the name against "
+            f"the TFDS catalog (tfds.list_builders())"
+        ) from error
+    except Exception as error:  # TFDS re-raises a bad file under varied types
+        path = _unparsable_info_file(name, data_dir)
+        if path is None:
+            raise
+        raise DatasetNotFoundError(
+            f"{path} is corrupt ({type(error).__name__}), so the prepared TFDS data of {name} "
+            f"cannot be read; delete its version folder and prepare it again"
+        ) from error
+
+
 def load_tfds_arrays(
     entry: CatalogEntry, data_dir: str | None, download: bool
 ) -> tuple[ArraySplit, ArraySplit, tuple[str, ...], str]:
     """Returns (train, test, class names, prepared-data folder) for `entry` from TFDS."""
-    builder = tfds.builder(entry.name, data_dir=data_dir)
+    builder = _builder(entry.name, data_dir)
     prepare(
         builder,
         entry.name,
@@ -114,13 +150,7 @@ def load_tfds_source(
     Returns:
         `SourceSplits` with uint8 image arrays, the class names and image shape of the builder.
     """
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-    except tfds.core.registered.DatasetNotFoundError as error:
-        raise DatasetNotFoundError(
-            f"TFDS has no data set {name!r} (--dataset=tfds:{name}); check the name against "
-            f"the TFDS catalog (tfds.list_builders())"
-        ) from error
+    builder = _builder(name, data_dir)
     prepare(builder, name, download, builder.info.homepage or _TFDS_HOST, {})
     features = builder.info.features
     keys = _image_and_label_keys(name, features, builder.info.supervised_keys)

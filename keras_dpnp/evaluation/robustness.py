@@ -22,6 +22,7 @@ from keras_dpnp.attacks.pgd import NORMS, PGDConfig, pgd
 from keras_dpnp.attacks.square import square
 from keras_dpnp.data.image_files import ImageFiles
 from keras_dpnp.evaluation import corruptions, diagnostics, geometry
+from keras_dpnp.evaluation.accuracy import predicted_classes
 
 PGD_STEPS = 20
 CW_LINF_STEPS = 30
@@ -119,7 +120,7 @@ class Evaluation:
             return tf.cast(model(images, training=False), tf.float32) + 0.0 * tf.reduce_sum(images)
 
         self.logits_fn = logits_fn
-        self.predict = tf.function(lambda x: tf.argmax(logits_fn(x), axis=1), reduce_retracing=True)
+        self.logits = tf.function(logits_fn, reduce_retracing=True)
         self._crafters = {}
 
     def reseed(self, generator, attack):
@@ -138,9 +139,13 @@ class Evaluation:
             stop = min(start + self.batch_size, count)
             yield tf.constant(self.images[start:stop]), tf.constant(self.labels[start:stop])
 
+    def predict(self, images):
+        """The predicted classes of `images`; `NonFiniteLogitsError` for NaN or inf logits."""
+        return predicted_classes(self.logits(images))
+
     def correct_under(self, craft, count=None):
         """Per point: does the model still classify `craft(x, y)` correctly?"""
-        hits = [self.predict(craft(x, y)).numpy() == y.numpy() for x, y in self.batches(count)]
+        hits = [self.predict(craft(x, y)) == y.numpy() for x, y in self.batches(count)]
         return np.concatenate(hits)
 
     def our_pgd(self, attack, steps=PGD_STEPS, step_size=None):
@@ -585,8 +590,10 @@ def evaluate_robustness(
         raise ValueError(f"suite must be one of {tuple(SUITES)}, got {suite!r}")
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-    if not epsilon > 0:
-        raise ValueError(f"epsilon must be > 0, got {epsilon}")
+    if not (math.isfinite(epsilon) and epsilon > 0):
+        raise ValueError(f"epsilon must be > 0 and finite, got {epsilon}")
+    if step_size is not None and not (math.isfinite(step_size) and step_size > 0):
+        raise ValueError(f"step_size must be > 0 and finite, got {step_size}")
     if num_points is not None and num_points < 1:
         raise ValueError(f"num_points must be >= 1 (or None for all), got {num_points}")
     if restarts < 1:

@@ -6,6 +6,7 @@ import os
 from keras_dpnp.config import TrainConfig
 from keras_dpnp.evaluation import report, robustness
 from keras_dpnp.evaluation.corruptions import CorruptionSettings
+from keras_dpnp.files import check_writable
 from keras_dpnp.training.run_dir import ROBUSTNESS_FILE, check_fits_data, find_model, load_model
 
 
@@ -60,8 +61,9 @@ def evaluate_model(
     `corruptions`: the `CorruptionSettings` fields other than the data set, for the full suite.
     `autoattack_points`: AutoAttack on a fixed subset of this many points (see
     `robustness.evaluate_robustness`).
-    Writes the report into `out` (default: the run directory, or the file's folder), each
-    figure in each of `figure_formats` (`png`, `pdf`, `svg`).
+    Writes the report into `out` (default: the run directory, or the file's folder), which is
+    checked writable before anything is loaded (`UnwritableError` otherwise), each figure in
+    each of `figure_formats` (`png`, `pdf`, `svg`).
 
     Returns:
         (results, Markdown text, {kind: path written}).
@@ -69,6 +71,7 @@ def evaluate_model(
     from keras_dpnp.data import load_dataset
 
     source = find_model(path, checkpoint)
+    check_writable(out or source.folder)
     config = source.config
     dataset = _dataset_of(source, dataset)
     data_config = (config or TrainConfig()).with_overrides(

@@ -34,9 +34,28 @@ RESULT_KEYS = (
 )
 
 
+def _check_utf8(names, origin):
+    """Refuses class names that cannot be written as UTF-8 (they go into metadata.json)."""
+    for name in names:
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise ExportError(
+                f"the class name {name.encode('utf-8', 'backslashreplace').decode()!r} "
+                f"({origin}) is not valid UTF-8; give --class_names in UTF-8"
+            ) from error
+    return names
+
+
 def class_names_for(model, dataset=None, given=None, results=None):
     """(class names, where they came from): `given`, else the run's catalog dataset's, else
-    those its results.json recorded (`tfds:` and `folder:` data), else the indices."""
+    those its results.json recorded (`tfds:` and `folder:` data), else the indices; names that
+    are not valid UTF-8 raise `ExportError`."""
+    names, origin = _chosen_class_names(model, dataset, given, results)
+    return _check_utf8(names, origin), origin
+
+
+def _chosen_class_names(model, dataset, given, results):
     count = model.num_classes
     if given is not None:
         names = [str(name) for name in given]

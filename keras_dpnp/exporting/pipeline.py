@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import math
 import os
 
 from keras_dpnp.exporting import formats
@@ -51,6 +52,35 @@ def load_for_export(model, checkpoint="best"):
             f"{source.model_path} holds a {type(loaded).__name__}, not a keras_dpnp AdvDPNP model"
         )
     return loaded, source, run_files
+
+
+def _first_non_finite(value, path=""):
+    """The dotted key of the first NaN or infinite number in a JSON-ready value, or None."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _first_non_finite(item, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
+
+
+def metadata_text(metadata):
+    """The text of metadata.json; `ExportError` naming the key of a NaN or infinite number
+    (JSON has none, so a reader of the file would fail)."""
+    found = _first_non_finite(metadata)
+    if found is not None:
+        raise ExportError(
+            f"{METADATA_NAME} would hold a NaN or infinite number at {found}, which is not "
+            f"valid JSON; check the run's results.json and robustness.json"
+        )
+    return json.dumps(metadata, indent=2, allow_nan=False) + "\n"
 
 
 def _write_and_verify(artefact_format, model, staging, options, probes, references, tolerance):
@@ -134,5 +164,5 @@ def export_model(
         metadata = build_metadata(
             model, source, run_files, labels, labels_source, artefacts, results, probes, tolerance
         )
-        write_text(os.path.join(staging, METADATA_NAME), json.dumps(metadata, indent=2) + "\n")
+        write_text(os.path.join(staging, METADATA_NAME), metadata_text(metadata))
     return metadata

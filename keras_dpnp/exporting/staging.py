@@ -6,10 +6,12 @@ import shutil
 import tempfile
 
 from keras_dpnp.exporting.errors import ExportError
+from keras_dpnp.files import UnwritableError, check_writable
 
 
 def check_destination(destination, overwrite):
-    """Raises `ExportError` unless `destination` is absent, empty, or may be overwritten."""
+    """Raises `ExportError` unless `destination` is absent, empty, or may be overwritten, and
+    the folder it is staged in (beside it) is writable."""
     if os.path.exists(destination) and not os.path.isdir(destination):
         raise ExportError(f"{destination} exists and is not a folder; choose another --out")
     if os.path.isdir(destination) and os.listdir(destination) and not overwrite:
@@ -17,6 +19,10 @@ def check_destination(destination, overwrite):
             f"{destination} already exists and is not empty; pass --overwrite "
             f"to replace it, or choose another --out"
         )
+    try:
+        check_writable(os.path.dirname(os.path.abspath(destination)))
+    except UnwritableError as error:
+        raise ExportError(f"{error}; choose another --out") from error
 
 
 def _new_folder(parent, prefix):

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_dpnp.attacks.pgd import PGDConfig, pgd
-from keras_dpnp.exporting.errors import VerificationError
+from keras_dpnp.exporting.errors import ExportError, VerificationError
 from keras_dpnp.exporting.serving import image_shape, serving_outputs
 
 TOLERANCE = 1e-4
@@ -58,11 +58,20 @@ def make_probes(model, count=16, seed=0):
 
 
 def reference_outputs(model, probes):
-    """The Keras model's logits and probabilities on each kind of probe."""
-    return {
+    """The Keras model's logits and probabilities on each kind of probe; `ExportError` if any
+    is NaN or infinite (such a model is broken, and no artefact can be checked against it)."""
+    references = {
         kind: {name: np.asarray(value) for name, value in serving_outputs(model, images).items()}
         for kind, images in probes.items()
     }
+    for kind, outputs in references.items():
+        for name, value in outputs.items():
+            if not np.all(np.isfinite(value)):
+                raise ExportError(
+                    f"the Keras model's own {name} on {kind} probes hold NaN or inf: "
+                    f"its weights are broken, so it cannot be exported"
+                )
+    return references
 
 
 def logit_tolerance(reference_logits, tolerance):
@@ -92,6 +101,9 @@ def _largest_difference(format_name, kind, name, got, expected):
             f"{format_name}: {name} on {kind} probes is {got.dtype} {list(got.shape)}, "
             f"expected float32 {list(expected.shape)}"
         )
+    if not np.all(np.isfinite(got)):
+        # Checked apart: NaN compares false with any limit and would pass the check below.
+        raise VerificationError(f"{format_name}: {name} on {kind} probes hold NaN or inf")
     return float(np.max(np.abs(got.astype(np.float64) - expected)))
 
 
@@ -102,6 +114,8 @@ def verify(format_name, run, probes, references, tolerance=TOLERANCE):
     up). Logits must agree within `logit_tolerance`, probabilities (where the artefact has
     them) within `tolerance`; otherwise `VerificationError`.
     """
+    if not (np.isfinite(tolerance) and tolerance >= 0):
+        raise ExportError(f"tolerance must be a finite number >= 0, got {tolerance}")
     report = {}
     for kind, images in probes.items():
         expected = references[kind]

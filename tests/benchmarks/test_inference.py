@@ -6,7 +6,7 @@ import pytest
 
 from conftest import tiny_model
 from keras_dpnp.benchmarks import inference
-from keras_dpnp.exporting import export_model
+from keras_dpnp.exporting import ExportError, export_model
 
 
 def test_time_calls_runs_at_least_the_minimum_and_times_each_call():
@@ -47,3 +47,19 @@ def test_benchmark_times_every_backend(tmp_path):
         assert row["images_per_second"] > 0
     table = inference.format_table(report)
     assert table.count("| onnxruntime |") == 2 and "8×8×1" in table
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"{not json", r"cannot read .*metadata\.json \(JSONDecodeError: "),
+        (b'{"name": "\xff"}', r"cannot read .*metadata\.json \(UnicodeDecodeError: "),
+        (b'{"artefacts": [], "source": "m"}', r"metadata\.json is not an export's metadata "),
+        (b"[1, 2]", r"\(missing or malformed: artefacts, input, model, versions, source\)"),
+    ],
+    ids=["not_json", "not_utf8", "missing_parts", "not_an_object"],
+)
+def test_a_malformed_metadata_json_is_named(tmp_path, content, message):
+    (tmp_path / "metadata.json").write_bytes(content)
+    with pytest.raises(ExportError, match=message):
+        inference.run_benchmark(str(tmp_path), [1], seconds=0.0)

@@ -1,5 +1,6 @@
 """Reading the original CIFAR binary archives and SVHN .mat files."""
 
+import gzip
 import io
 import tarfile
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from keras_dpnp.data import DatasetNotFoundError, load_dataset
+from keras_dpnp.data import DatasetNotFoundError, archives, load_dataset
 
 PIXELS = 3072
 
@@ -152,3 +153,29 @@ def test_missing_file_names_file_and_folder(tmp_path, name, filename):
     with pytest.raises(DatasetNotFoundError) as error:
         load_dataset(name, manual_dir=str(tmp_path))
     assert filename in str(error.value) and str(tmp_path) in str(error.value)
+
+
+def test_a_member_larger_than_the_official_file_is_refused_before_it_is_read(tmp_path):
+    claimed = tarfile.TarInfo("cifar-10-batches-bin/test_batch.bin")
+    claimed.size = 6 * 2**30  # what a small archive of zeros expands to; its data is absent
+    with gzip.open(tmp_path / "cifar-10-binary.tar.gz", "wb") as f:
+        f.write(claimed.tobuf(format=tarfile.GNU_FORMAT) + bytes(4096))
+    with pytest.raises(
+        DatasetNotFoundError,
+        match=r"corrupt or truncated \(cifar-10-batches-bin/test_batch\.bin claims "
+        r"6,442,450,944 bytes, more than the 30,730,000 of the official file\)",
+    ):
+        load_dataset("cifar10", manual_dir=str(tmp_path))
+
+
+def test_an_svhn_file_claiming_more_images_than_the_official_one_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setitem(archives.SVHN_IMAGES, "train_32x32.mat", 4)
+    for split, count in (("train", 5), ("test", 2)):
+        contents = {"X": np.zeros((32, 32, 3, count), np.uint8), "y": np.ones((count, 1))}
+        scipy.io.savemat(tmp_path / f"{split}_32x32.mat", contents)
+    with pytest.raises(
+        DatasetNotFoundError,
+        match=r"train_32x32\.mat is corrupt or truncated \(X claims shape \(32, 32, 3, 5\), "
+        r"over the 12,288 values of the official file\)",
+    ):
+        load_dataset("svhn_cropped", manual_dir=str(tmp_path))

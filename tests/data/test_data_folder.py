@@ -185,3 +185,12 @@ def test_missing_folder_and_test_without_train_are_refused(tmp_path):
     write_classes(tmp_path / "test", {"a": 1, "b": 1})
     with pytest.raises(FolderDataError, match="test/ folder but no train/"):
         load_dataset(f"folder:{tmp_path}")
+
+
+def test_a_class_folder_not_named_in_utf8_is_refused(tmp_path):
+    write_classes(tmp_path, {"a": 2})
+    os.mkdir(os.fsencode(tmp_path) + b"/caf\xe9")
+    _assert_refused(
+        tmp_path,
+        f"{tmp_path}: the class folder b'caf\\xe9' is not named in UTF-8; rename it",
+    )

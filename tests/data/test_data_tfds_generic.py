@@ -1,5 +1,7 @@
 """`tfds:<name>`: any TFDS image-classification set, on mock data and on tiny prepared builders."""
 
+import glob
+import re
 import time
 
 import numpy as np
@@ -186,3 +188,16 @@ def test_offline_unprepared_set_fails_fast_without_archive_advice(tmp_path, monk
     message = str(error.value)
     assert "--data_dir" in message and "beans/" in message and str(tmp_path) in message
     assert "--manual_dir" not in message and "is not reachable" in message
+
+
+@pytest.mark.parametrize("content", [b"{broken", b'{"name": "\xff"}'], ids=["json", "utf8"])
+def test_a_corrupt_dataset_info_json_is_named(prepared_no_test, content):
+    [info] = glob.glob(f"{prepared_no_test}/**/dataset_info.json", recursive=True)
+    with open(info, "wb") as f:
+        f.write(content)
+    with pytest.raises(
+        DatasetNotFoundError,
+        match=rf"^{re.escape(info)} is corrupt \(\w+\), so the prepared TFDS data of "
+        r"tiny_shapes_no_test cannot be read; delete its version folder and prepare it again$",
+    ):
+        load_dataset("tfds:tiny_shapes_no_test", data_dir=prepared_no_test)

@@ -1,5 +1,6 @@
 """The generated CIFAR-10-C corruptions: shape, range, determinism, strength, cache, sources."""
 
+import hashlib
 import os
 
 import numpy as np
@@ -182,8 +183,9 @@ def test_bad_input_is_refused_with_the_fix():
 
 def test_the_cache_returns_the_stored_arrays(tmp_path, monkeypatch):
     first = cached_corruption(DIGIT_LIKE, "snow", 2, seed=3, cache_dir=str(tmp_path))
-    [stored] = os.listdir(tmp_path)
+    stored, digest = sorted(os.listdir(tmp_path))
     assert stored.startswith("snow_2_") and stored.endswith(".npz")
+    assert digest == stored + ".sha256"
 
     def refuse(*args, **kwargs):
         raise AssertionError("a cached set must not be generated again")
@@ -194,6 +196,44 @@ def test_the_cache_returns_the_stored_arrays(tmp_path, monkeypatch):
     assert again.dtype == first.dtype
     other_seed = corruptions_generated.cache_path(str(tmp_path), DIGIT_LIKE, "snow", 2, 4)
     assert not os.path.exists(other_seed)
+
+
+def _cached_snow(cache_dir):
+    return cached_corruption(DIGIT_LIKE, "snow", 2, seed=3, cache_dir=str(cache_dir))
+
+
+@pytest.mark.parametrize(
+    "damage,warning",
+    [
+        (lambda path: path.write_bytes(path.read_bytes()[:-1] + b"x"), "does not match its sha256"),
+        (lambda path: os.remove(corruptions_generated.digest_path(str(path))), "is unusable"),
+    ],
+)
+def test_a_cached_set_that_fails_its_digest_is_regenerated(tmp_path, caplog, damage, warning):
+    first = _cached_snow(tmp_path)
+    path = tmp_path / sorted(os.listdir(tmp_path))[0]
+    damage(path)
+    again = _cached_snow(tmp_path)
+    np.testing.assert_array_equal(again, first)
+    assert warning in caplog.text and str(path) in caplog.text
+    with open(path, "rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    with open(corruptions_generated.digest_path(str(path)), encoding="utf-8") as f:
+        assert f.read().strip() == digest
+
+
+def test_an_unwritable_cache_is_skipped_with_a_warning(tmp_path, caplog):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    settings = CorruptionSettings(source="auto", dataset="digits", cache_dir=str(blocker / "c"))
+    assert settings.resolved().cache_dir is None
+    assert f"cannot write to {blocker}/c: {blocker} is not a folder; the corrupted sets" in (
+        caplog.text
+    )
+    corrupted = _cached_snow(blocker / "c")
+    np.testing.assert_array_equal(corrupted, corrupt(DIGIT_LIKE, "snow", 2, seed=3))
+    assert "could not write the corruption cache" in caplog.text
+    assert os.listdir(tmp_path) == ["a_file"]
 
 
 def test_summary_means():
@@ -227,7 +267,7 @@ def test_generated_accuracy_on_a_subset(cifar_model, tmp_path):
     assert entry["points"] == 10 and len(entry["subset"]) == 10
     table = np.array(list(entry["accuracy"].values()))
     assert entry["mean_corruption_accuracy"] == pytest.approx(table.mean())
-    assert len(os.listdir(tmp_path)) == 4
+    assert len(os.listdir(tmp_path)) == 8
 
 
 def test_official_cifar10c_from_prepared_tfds_data(cifar_model, tmp_path, monkeypatch):

@@ -3,8 +3,11 @@ import json
 import numpy as np
 import pytest
 
+from conftest import tiny_model
 from digits_models import Quantised, Saturated, standard_digits_model
+from keras_dpnp.data import make_dataset
 from keras_dpnp.evaluation import report, robustness
+from keras_dpnp.evaluation.accuracy import NonFiniteLogitsError, accuracy_under_pgd
 
 
 def _accuracies(results):
@@ -124,6 +127,10 @@ def test_bad_arguments_are_rejected_with_their_fix():
         robustness.evaluate_robustness(model, images, labels, epsilon=0.2, suite="huge")
     with pytest.raises(ValueError, match="epsilon must be > 0"):
         robustness.evaluate_robustness(model, images, labels, epsilon=0.0)
+    with pytest.raises(ValueError, match="epsilon must be > 0 and finite, got inf"):
+        robustness.evaluate_robustness(model, images, labels, epsilon=float("inf"))
+    with pytest.raises(ValueError, match="step_size must be > 0 and finite, got nan"):
+        robustness.evaluate_robustness(model, images, labels, epsilon=0.2, step_size=float("nan"))
     with pytest.raises(ValueError, match="divide by 255"):
         robustness.evaluate_robustness(model, images.astype(np.float32), labels, epsilon=0.2)
     with pytest.raises(ValueError, match="one per image"):
@@ -211,3 +218,28 @@ def test_one_attack_and_seed_give_one_number_in_any_suite(monkeypatch):
     assert _sweep_at(long, EPSILON) == long_rows["pgd"] == short_rows["pgd"]
     for name in ("pgd100", "pgd_restarts"):
         assert long_rows[name] == short_rows[name], name
+
+
+def _model_with_a_nan_weight():
+    model, images, labels = standard_digits_model()
+    broken = tiny_model("standard")
+    broken.set_weights(model.get_weights())
+    kernel = broken.head.kernel.numpy()
+    kernel[0, 0] = np.nan
+    broken.head.kernel.assign(kernel)
+    return broken, images, labels
+
+
+def test_nan_logits_fail_the_report_instead_of_being_scored():
+    model, images, labels = _model_with_a_nan_weight()
+    with pytest.raises(NonFiniteLogitsError, match="NaN or infinite on 40 of 40 images"):
+        robustness.evaluate_robustness(
+            model, images, labels, epsilon=0.2, suite="headline", num_points=40, progress=False
+        )
+
+
+def test_nan_logits_fail_the_accuracy_of_a_training_run():
+    model, images, labels = _model_with_a_nan_weight()
+    dataset = make_dataset(images, labels, batch_size=64, training=False)
+    with pytest.raises(NonFiniteLogitsError, match="on 150 of 150 images"):
+        accuracy_under_pgd(model, dataset)

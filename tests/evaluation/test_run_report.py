@@ -5,9 +5,12 @@ import os
 
 import pytest
 
+from conftest import tiny_model
 from keras_dpnp.attacks.pgd import PGDConfig
 from keras_dpnp.config import TrainConfig
-from keras_dpnp.evaluation.run_report import attack_settings, evaluate_run
+from keras_dpnp.evaluation import robustness, run_report
+from keras_dpnp.evaluation.run_report import attack_settings, evaluate_model, evaluate_run
+from keras_dpnp.files import UnwritableError
 from keras_dpnp.training.loop import train
 
 
@@ -66,3 +69,25 @@ def test_the_attack_defaults_to_the_training_attack_scaled_to_the_given_epsilon(
     assert attack_settings(None, epsilon=0.3) == (0.3, "linf", None)
     with pytest.raises(ValueError, match="no attack radius"):
         attack_settings(PGDConfig(epsilon=0.0))
+
+
+def _counting(monkeypatch, module, name):
+    """Wraps the real `module.name` with a call counter; returns the list of calls."""
+    calls, real = [], getattr(module, name)
+    monkeypatch.setattr(module, name, lambda *a, **k: calls.append(1) or real(*a, **k))
+    return calls
+
+
+def test_an_unwritable_report_folder_stops_the_evaluation_before_any_work(tmp_path, monkeypatch):
+    model_file = tmp_path / "model.keras"
+    tiny_model("standard").save(model_file)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    suites, loads = (
+        _counting(monkeypatch, robustness, "evaluate_robustness"),
+        _counting(monkeypatch, run_report, "load_model"),
+    )
+    with pytest.raises(UnwritableError, match=rf"cannot write to {blocker}/report: .*not a folder"):
+        evaluate_model(str(model_file), "quick", dataset="digits", out=str(blocker / "report"))
+    assert suites == [] and loads == []
+    assert sorted(os.listdir(tmp_path)) == ["a_file", "model.keras"]

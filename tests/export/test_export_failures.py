@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from export_helpers import tiny_model
-from keras_dpnp.exporting import FORMATS, ExportError, VerificationError, export_model
+from keras_dpnp.exporting import FORMATS, ExportError, VerificationError, export_model, pipeline
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +55,32 @@ def test_failure_keeps_an_existing_export_untouched(tmp_path, monkeypatch):
         export_model(tiny_model(), str(out), overwrite=True)
     assert os.listdir(out) == ["old.txt"]
     assert _leftovers(tmp_path) == []
+
+
+def _with_nan(outputs):
+    logits = outputs["logits"].copy()
+    logits[0, 0] = np.nan
+    return {**outputs, "logits": logits}
+
+
+@pytest.mark.parametrize("name", ["saved_model", "onnx", "keras"])
+def test_an_artefact_that_outputs_nan_fails_and_leaves_nothing(tmp_path, monkeypatch, name):
+    monkeypatch.setitem(FORMATS, name, _broken_load(FORMATS[name], _with_nan))
+    with pytest.raises(
+        VerificationError, match=rf"^{name}: logits on clean probes hold NaN or inf$"
+    ):
+        export_model(tiny_model(), str(tmp_path / "export"), name)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_model_with_a_nan_weight_is_not_exported(tmp_path):
+    model = tiny_model(head="linear")
+    kernel = model.head.kernel.numpy()
+    kernel[0, 0] = np.nan
+    model.head.kernel.assign(kernel)
+    with pytest.raises(ExportError, match=r"the Keras model's own logits on clean probes hold NaN"):
+        export_model(model, str(tmp_path / "export"), "keras")
+    assert os.listdir(tmp_path) == []
 
 
 def test_rounding_sized_differences_pass(tmp_path, monkeypatch):
@@ -152,4 +178,21 @@ def test_bad_opset_and_class_names(tmp_path, saved_model_file):
         export_model(saved_model_file, str(tmp_path / "export"), opset=13)
     with pytest.raises(ExportError, match="3 class names given for a model with 10 classes"):
         export_model(saved_model_file, str(tmp_path / "export"), class_names=["a", "b", "c"])
+    # What the command line gives for a name typed in Latin-1 (Python's surrogate escapes).
+    names = ["caf\udce9"] + [str(index) for index in range(9)]
+    with pytest.raises(ExportError, match=r"the class name 'caf\\\\udce9' \(given\) is not valid"):
+        export_model(saved_model_file, str(tmp_path / "export"), class_names=names)
     assert os.listdir(tmp_path) == []
+
+
+def test_an_unwritable_out_stops_the_export_before_any_work(tmp_path, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    probes, real = [], pipeline.make_probes
+    monkeypatch.setattr(pipeline, "make_probes", lambda *a, **k: probes.append(1) or real(*a, **k))
+    with pytest.raises(
+        ExportError,
+        match=rf"^cannot write to {blocker}: {blocker} is not a folder; choose another --out$",
+    ):
+        export_model(tiny_model(), str(blocker / "export"))
+    assert probes == [] and os.listdir(tmp_path) == ["a_file"]

@@ -89,3 +89,17 @@ def test_unknown_checkpoint_and_corrupt_run_file(run_dir, tmp_path):
     os.link(run_dir / "last.keras", broken / "last.keras")
     with pytest.raises(ExportError, match=r"could not read .*config\.json: .*; repair or remove"):
         export_model(str(broken), str(tmp_path / "export"))
+
+
+def test_a_nan_in_the_run_files_never_reaches_metadata_json(run_dir, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("config.json", "last.keras"):
+        os.link(run_dir / name, run / name)
+    (run / "results.json").write_text(json.dumps({**RESULTS, "pgd_accuracy": float("nan")}))
+    with pytest.raises(
+        ExportError, match=r"metadata\.json would hold a NaN .* at robustness\..*pgd_accuracy"
+    ):
+        export_model(str(run), str(tmp_path / "export"), "keras", checkpoint="last")
+    assert not (tmp_path / "export").exists()
+    assert [name for name in os.listdir(tmp_path) if name.startswith(".")] == []

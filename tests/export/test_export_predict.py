@@ -4,10 +4,13 @@ import io
 import json
 import os
 import re
+import struct
 import subprocess
 import sys
+import zlib
 
 import numpy as np
+import onnx
 import pytest
 from PIL import Image
 
@@ -192,6 +195,59 @@ def test_rgb_converts_a_grayscale_picture_for_a_colour_model(tmp_path):
         np.testing.assert_array_equal(images[0, :, :, channel], gray / np.float32(255))
 
 
+def _png_claiming(path, width, height):
+    """A real 1×1 PNG whose header is rewritten to claim `width`×`height` pixels."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((1, 1), np.uint8)).save(buffer, format="PNG")
+    data = bytearray(buffer.getvalue())
+    # IHDR follows the 8-byte signature: length (4), type (4), width (4), height (4), ... CRC.
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.write_bytes(bytes(data))
+
+
+def _npy_claiming(path, shape):
+    """A .npy file whose header claims a float32 array of `shape`, followed by 64 bytes."""
+    with open(path, "wb") as f:
+        header = {"descr": "<f4", "fortran_order": False, "shape": shape}
+        np.lib.format.write_array_header_1_0(f, header)
+        f.write(bytes(64))
+
+
+@pytest.mark.parametrize(
+    "write,message",
+    [
+        (
+            lambda path: _npy_claiming(path / "x.npy", (2**20, 1024, 1024, 1)),
+            r"x\.npy: the header claims an array of \[1048576, 1024, 1024, 1\] "
+            r"\(1,099,511,627,776 values\), over the predictor's limit of 268,435,456; split it",
+        ),
+        (
+            lambda path: _npy_claiming(path / "x.npy", (100, 8, 8, 1)),
+            r"x\.npy: cannot read the array \(the header claims \[100, 8, 8, 1\] float32, "
+            r"25,600 bytes; the file holds 64\); the file may be truncated",
+        ),
+        (
+            lambda path: _png_claiming(path / "x.png", 100_000, 100_000),
+            r"x\.png: Image size \(10000000000 pixels\) exceeds limit .*; the model takes 8×8",
+        ),
+        (
+            lambda path: _png_claiming(path / "x.png", 9000, 9000),
+            r"x\.png: images are 9000×9000, the model takes 8×8; resize them first",
+        ),
+    ],
+    ids=["npy_billions", "npy_short", "png_bomb", "png_large"],
+)
+def test_sizes_claimed_by_a_header_are_checked_before_decoding(
+    exported, tmp_path, capsys, write, message
+):
+    write(tmp_path)
+    [name] = os.listdir(tmp_path)
+    code, out, err = _run_main(capsys, exported[1], tmp_path / name)
+    assert code == 1 and out == "" and len(err.strip().splitlines()) == 1
+    assert re.search(message, err), err
+
+
 def test_bad_model_files(tmp_path, capsys):
     np.save(tmp_path / "x.npy", np.zeros((1, 8, 8, 1), np.float32))
     code, _, err = _run_main(capsys, tmp_path / "missing.onnx", tmp_path / "x.npy")
@@ -200,6 +256,33 @@ def test_bad_model_files(tmp_path, capsys):
     code, _, err = _run_main(capsys, tmp_path / "bad.onnx", tmp_path / "x.npy")
     assert code == 1 and "bad.onnx: onnxruntime cannot load it" in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "summary,message",
+    [
+        ("{broken", r"its keras_dpnp metadata is not valid JSON \(Expecting"),
+        ('{"class_names": ["a", "b"]}', r"its keras_dpnp metadata does not list 10 class names"),
+        (
+            '{"class_names": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}',
+            r"its keras_dpnp metadata does not list 10 class names as strings",
+        ),
+    ],
+    ids=["not_json", "too_few", "not_strings"],
+)
+def test_malformed_onnx_metadata_is_one_line_naming_the_file(
+    exported, tmp_path, capsys, summary, message
+):
+    model = onnx.load(exported[1])
+    for entry in model.metadata_props:
+        if entry.key == predict.SUMMARY_KEY:
+            entry.value = summary
+    broken = tmp_path / "broken.onnx"
+    onnx.save(model, str(broken))
+    np.save(tmp_path / "x.npy", np.zeros((1, 8, 8, 1), np.float32))
+    code, out, err = _run_main(capsys, broken, tmp_path / "x.npy")
+    assert code == 1 and out == "" and len(err.strip().splitlines()) == 1
+    assert re.search(rf"^error: {re.escape(str(broken))}: {message}", err), err
 
 
 def test_summary_key_matches_the_exporter():

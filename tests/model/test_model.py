@@ -1,3 +1,6 @@
+import json
+import zipfile
+
 import keras
 import numpy as np
 import pytest
@@ -7,6 +10,7 @@ from conftest import tiny_model
 from keras_dpnp.attacks.pgd import pgd
 from keras_dpnp.methods import prototype_losses
 from keras_dpnp.model import AdvDPNP
+from keras_dpnp.training.run_dir import ModelLoadError, load_model
 
 
 def _prototype_gradients(model, x, y, x_adv):
@@ -200,3 +204,32 @@ def test_warmups_ramp_linearly_over_their_epochs():
     steady = tiny_model()
     steady.start_epoch(0)
     assert (float(steady.align_warmup), float(steady.epsilon_warmup)) == (1.0, 1.0)
+
+
+def _with_config_value(path, target, edit):
+    """Rewrites the .keras file `path` into `target` with `edit(model config dict)` applied."""
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(target, "w") as copy:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "config.json":
+                config = json.loads(data)
+                edit(config["config"])
+                data = json.dumps(config).encode()
+            copy.writestr(item, data)
+
+
+@pytest.mark.parametrize(
+    "edit,message",
+    [
+        (lambda c: c.update(radius=float("nan")), "radius must be a finite number, got nan"),
+        (lambda c: c.update(logit_scale=float("inf")), "logit_scale must be a finite number"),
+        (lambda c: c["attack"].update(epsilon=float("nan")), "must be finite numbers, got nan"),
+        (lambda c: c["loss_weights"].update(ce=float("nan")), "loss weight ce must be a finite"),
+    ],
+)
+def test_a_model_file_with_a_non_finite_setting_is_refused_on_load(tmp_path, edit, message):
+    saved, broken = tmp_path / "model.keras", tmp_path / "broken.keras"
+    tiny_model().save(saved)
+    _with_config_value(saved, broken, edit)
+    with pytest.raises(ModelLoadError, match=rf"could not load .*broken\.keras .*{message}"):
+        load_model(str(broken))

@@ -11,10 +11,13 @@ import time
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from keras_dpnp.data import cifar10_corrupted
 from keras_dpnp.data.cifar10_corrupted import CORRUPTIONS, SEVERITIES
+from keras_dpnp.evaluation.accuracy import predicted_classes
 from keras_dpnp.evaluation.corruptions.generated import PARAMETER_SOURCE, cached_corruption
+from keras_dpnp.files import UnwritableError, check_writable
 
 SOURCES = ("auto", "tfds", "generated")
 OFFICIAL_DATASET = "cifar10"
@@ -62,24 +65,38 @@ class CorruptionSettings:
         object.__setattr__(self, "severities", tuple(sorted(set(severities))))
 
     def resolved(self):
-        """These settings with `auto` replaced by the source that will be used; raises
-        `DatasetNotFoundError` (with what to do) when `tfds` is asked for but not prepared."""
+        """These settings with `auto` replaced by the source that will be used, and without a
+        cache that cannot be written (a warning says so); raises `DatasetNotFoundError` (with
+        what to do) when `tfds` is asked for but not prepared."""
         if self.source == "tfds":
             cifar10_corrupted.require_prepared(self.data_dir, self.corruptions, self.severities)
             return self
         if self.source == "generated":
-            return self
+            return self._with_writable_cache()
         official = self.dataset == OFFICIAL_DATASET and not cifar10_corrupted.missing_configs(
             self.data_dir, self.corruptions, self.severities
         )
-        return dataclasses.replace(self, source="tfds" if official else "generated")
+        if official:
+            return dataclasses.replace(self, source="tfds")
+        return dataclasses.replace(self, source="generated")._with_writable_cache()
+
+    def _with_writable_cache(self):
+        if self.cache_dir is None:
+            return self
+        try:
+            check_writable(self.cache_dir)
+        except UnwritableError as error:
+            logging.warning("%s; the corrupted sets are generated without a cache", error)
+            return dataclasses.replace(self, cache_dir=None)
+        return self
 
 
 def _accuracy(predict, images, labels, batch_size):
     correct = 0
     for start in range(0, len(images), batch_size):
         batch = tf.constant(images[start : start + batch_size].astype(np.float32) / 255.0)
-        correct += int(np.sum(predict(batch).numpy() == labels[start : start + batch_size]))
+        predicted = predicted_classes(predict(batch))
+        correct += int(np.sum(predicted == labels[start : start + batch_size]))
     return correct / len(labels)
 
 
@@ -145,9 +162,7 @@ def corruption_accuracy(
     settings = (settings or CorruptionSettings()).resolved()
     if num_points is not None and num_points < 1:
         raise ValueError(f"num_points must be >= 1 (or None for all), got {num_points}")
-    predict = tf.function(
-        lambda x: tf.argmax(model(x, training=False), axis=1), reduce_retracing=True
-    )
+    predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
     started = time.perf_counter()
     entry = {
         "source": settings.source,

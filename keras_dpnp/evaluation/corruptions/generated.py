@@ -3,7 +3,8 @@
 `corrupt` applies one of the 15 corruptions at one severity to uint8 or [0, 1] float images
 [N, H, W, C] of any size (at least 4×4) and channel count. The randomness comes from a numpy
 Generator seeded by (seed, corruption, severity), so a set is the same for the same seed and
-images whatever else is generated. `cached_corruption` keeps each set in a `.npz` file.
+images whatever else is generated. `cached_corruption` keeps each set in a `.npz` file with its
+sha256 digest beside it (`.npz.sha256`), checked before the set is used.
 """
 
 import hashlib
@@ -11,10 +12,11 @@ import os
 import zipfile
 
 import numpy as np
+from absl import logging
 
 from keras_dpnp.data.cifar10_corrupted import CORRUPTIONS, SEVERITIES
 from keras_dpnp.evaluation.corruptions import blur, digital, noise, weather
-from keras_dpnp.files import atomic_path
+from keras_dpnp.files import atomic_path, write_text
 
 PARAMETER_SOURCE = (
     "CIFAR-10-C's severity parameters (Hendrycks & Dietterich 2019, "
@@ -103,23 +105,58 @@ def cache_path(cache_dir, images, corruption, severity, seed):
     return os.path.join(cache_dir, f"{corruption}_{severity}_{cache_key(images, seed)}.npz")
 
 
+def digest_path(path):
+    """Where the sha256 digest of the cached set at `path` is kept."""
+    return path + ".sha256"
+
+
+def _file_digest(path):
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _read_verified(path, images):
+    """The cached set at `path` if its digest matches and it fits `images`, else None (with a
+    warning for a set whose digest is missing or differs: it is regenerated)."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(digest_path(path), encoding="utf-8") as f:
+            expected = f.read().strip()
+        if _file_digest(path) != expected:
+            logging.warning("%s does not match its sha256 digest; regenerating it", path)
+            return None
+        with np.load(path, allow_pickle=False) as stored:
+            corrupted = stored["images"]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        logging.warning("%s is unusable (%s); regenerating it", path, error)
+        return None
+    if corrupted.shape != images.shape or corrupted.dtype != images.dtype:
+        return None
+    return corrupted
+
+
+def _store(path, corrupted):
+    """Writes the set and then its digest; a cache that cannot be written is skipped."""
+    try:
+        with atomic_path(path) as temporary:
+            np.savez(temporary, images=corrupted)
+        write_text(digest_path(path), _file_digest(path) + "\n")
+    except OSError as error:
+        logging.warning("could not write the corruption cache %s (%s); continuing", path, error)
+
+
 def cached_corruption(images, corruption, severity, seed=0, cache_dir=None):
-    """`corrupt(...)`, read from `cache_dir` when an earlier call stored it there, else
-    generated and stored (written whole or not at all). `cache_dir=None`: no cache."""
+    """`corrupt(...)`, read from `cache_dir` when an earlier call stored it there (and its
+    sha256 digest still matches), else generated and stored (written whole or not at all).
+    `cache_dir=None`: no cache."""
     images = np.asarray(images)
     if cache_dir is None:
         return corrupt(images, corruption, severity, seed)
     _check(images, corruption, severity)
     path = cache_path(cache_dir, images, corruption, severity, seed)
-    if os.path.isfile(path):
-        try:
-            with np.load(path) as stored:
-                corrupted = stored["images"]
-            if corrupted.shape == images.shape and corrupted.dtype == images.dtype:
-                return corrupted
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-            pass  # an unreadable file is replaced below
-    corrupted = corrupt(images, corruption, severity, seed)
-    with atomic_path(path) as temporary:
-        np.savez(temporary, images=corrupted)
+    corrupted = _read_verified(path, images)
+    if corrupted is None:
+        corrupted = corrupt(images, corruption, severity, seed)
+        _store(path, corrupted)
     return corrupted
