@@ -6,7 +6,6 @@ results.json.
 """
 
 import dataclasses
-import math
 import time
 
 import keras
@@ -20,7 +19,7 @@ from keras_dpnp.evaluation.accuracy import accuracy_under_pgd
 from keras_dpnp.methods import METHODS
 from keras_dpnp.model import AdvDPNP
 from keras_dpnp.training import callbacks, distribute
-from keras_dpnp.training.run_dir import BEST_CHECKPOINT, LAST_CHECKPOINT, RunDir
+from keras_dpnp.training.run_dir import RunDir
 
 
 def build_model(config: TrainConfig, info) -> AdvDPNP:
@@ -134,11 +133,8 @@ def _monitor(config: TrainConfig, data: _Data):
     return "val_pgd_accuracy" if robust else "val_clean_accuracy"
 
 
-def _callbacks(config: TrainConfig, run: RunDir, model, data: _Data):
-    resuming = run.is_resuming()
-    monitor = _monitor(config, data)
+def _callbacks(config: TrainConfig, run: RunDir, model, data: _Data, recorder):
     found = [
-        keras.callbacks.BackupAndRestore(run.backup_dir),
         callbacks.EpochKeyedData(data.epoch_counter),
         callbacks.NonFiniteGuard(run.path),
         callbacks.EpochSchedules(),
@@ -148,15 +144,7 @@ def _callbacks(config: TrainConfig, run: RunDir, model, data: _Data):
             *data.splits.train, batch_size=config.batch_size, training=False
         )
         found.append(callbacks.ClassMeanPrototypes(clean_train, config.class_means_epochs))
-    found.append(callbacks.AtomicCheckpoint(run.file(LAST_CHECKPOINT)))
-    if monitor:
-        best = run.best_logged(monitor) if resuming else -math.inf
-        found.append(callbacks.AtomicCheckpoint(run.file(BEST_CHECKPOINT), monitor, best))
-    found += [
-        keras.callbacks.CSVLogger(run.history_path, append=resuming),
-        keras.callbacks.TensorBoard(run.logs_dir, write_graph=False),
-    ]
-    return found
+    return found + [recorder, keras.callbacks.TensorBoard(run.logs_dir, write_graph=False)]
 
 
 def _final_test(config: TrainConfig, model, splits):
@@ -207,11 +195,33 @@ def _results(config: TrainConfig, info, history, test, train_seconds, precision_
     }
 
 
+def _fit(config: TrainConfig, run: RunDir, model, data: _Data, verbose):
+    """Fits from where the run's backup left off; returns the rows of every epoch's logs."""
+    resumed = run.backup.latest()
+    recorder = callbacks.EpochRecorder(run, _monitor(config, data), resumed)
+    model.fit(
+        data.train,
+        validation_data=data.validation,
+        epochs=config.epochs,
+        initial_epoch=resumed.epoch if resumed else 0,
+        callbacks=_callbacks(config, run, model, data, recorder),
+        shuffle=False,
+        verbose=verbose,
+    )
+    return recorder.state.history
+
+
+def _columns(rows):
+    """{log name: [value per epoch]} of history rows."""
+    return {name: [row[name] for row in rows] for name in rows[-1] if name != "epoch"}
+
+
 def train(config: TrainConfig, *, verbose="auto", overwrite=False):
     """Trains as `config` says and returns the results dict also written to `results.json`.
 
-    Rerunning a config whose run directory exists resumes from its last backup; a run
-    directory holding a different config is refused unless `overwrite`.
+    Rerunning a config whose run directory exists resumes from its last intact backup unit; a
+    run directory holding a different config is refused unless `overwrite`, which deletes it
+    only once the data have loaded and the model is built.
     """
     # A multi-worker strategy must exist before any other TensorFlow work.
     strategy = distribute.make_strategy(config.strategy)
@@ -222,26 +232,21 @@ def train(config: TrainConfig, *, verbose="auto", overwrite=False):
     if verbose:
         print(run_banner(config, precision_reason), flush=True)
     splits = _load_data(config)
-    run = RunDir(config.run_dir)
-    run.prepare(config, overwrite)
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     data = _pipelines(config, splits)
     model = _compiled_model(config, strategy, data)
-    started = time.time()
-    history = model.fit(
-        data.train,
-        validation_data=data.validation,
-        epochs=config.epochs,
-        callbacks=_callbacks(config, run, model, data),
-        shuffle=False,
-        verbose=verbose,
-    ).history
-    train_seconds = time.time() - started
-    test = _final_test(config, model, splits)
-    results = _results(config, splits.info, history, test, train_seconds, precision_reason)
-    run.write_results(results)
+    run = RunDir(config.run_dir)
+    with run.lock():
+        run.prepare(config, overwrite)
+        started = time.time()
+        history = _columns(_fit(config, run, model, data, verbose))
+        train_seconds = time.time() - started
+        test = _final_test(config, model, splits)
+        results = _results(config, splits.info, history, test, train_seconds, precision_reason)
+        run.write_results(results)
+        run.remove_backup()
     return results
 
 
