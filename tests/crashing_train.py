@@ -10,7 +10,8 @@ POINT is where, during the writes that end epoch EPOCH (1-based), the fault stri
 
 FAULT is `sigkill` (the process kills itself: no handler, no cleanup runs) or `enospc` (the
 write raises OSError ENOSPC, as a full disk does). A helper of tests/training/test_resume.py:
-the library has no test hooks, so the faults are patched in from outside.
+the library has no test hooks, so the faults are patched in from outside. keras_dpnp's start-up
+does not take this script for an entry point, so the test sets TF_ENABLE_ONEDNN_OPTS itself.
 """
 
 import errno

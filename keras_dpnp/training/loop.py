@@ -1,8 +1,9 @@
 """One training run from a `TrainConfig`: data, model, `fit`, final test accuracy, run directory.
 
-`train` runs the stages in order: set up the hardware, load the data, prepare the run directory,
-build and compile the model, fit with the run's callbacks, measure the test set, write
-results.json.
+`train` runs the stages in order: set up the hardware, load the data, build and compile the
+model, then (everything that can fail on the flags or the data having passed) lock and prepare
+the run directory, fit from its backup with the run's callbacks, measure the test set, write
+results.json and remove the backup.
 """
 
 import dataclasses

@@ -160,7 +160,7 @@ class RunDir:
                     f"another --model_dir"
                 ) from None
             # The holder may have released and removed the file after we opened it.
-            if os.path.exists(path) and os.path.samefile(path, handle.name):
+            if _is_open_file(handle, path):
                 self._claim(handle)
                 return handle
             handle.close()
@@ -335,6 +335,16 @@ class RunDir:
     def remove_backup(self):
         """Deletes the backup of a run that finished (results.json written)."""
         shutil.rmtree(self.backup_dir, ignore_errors=True)
+
+
+def _is_open_file(handle, path):
+    """Whether `path` still names the file `handle` has open."""
+    try:
+        on_disk = os.stat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(handle.fileno())
+    return (on_disk.st_dev, on_disk.st_ino) == (opened.st_dev, opened.st_ino)
 
 
 def _read_holder(handle):

@@ -37,7 +37,15 @@ FLAGS = [
 
 
 def _env():
-    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT}
+    # Set here, the CLI's oneDNN default also reaches crashing_train.py, which keras_dpnp's
+    # start-up does not recognise as an entry point: every run then computes alike.
+    onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1")
+    return {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PYTHONPATH": ROOT,
+        "TF_ENABLE_ONEDNN_OPTS": onednn,
+    }
 
 
 def _train(run_dir, *prefix):
@@ -164,7 +172,7 @@ def test_a_full_disk_is_one_line_then_the_rerun_resumes(tmp_path, whole, point, 
 
 
 def _config(folder, **changes):
-    return tiny_config(folder, epochs=3, deterministic=True, **changes)
+    return tiny_config(folder, epochs=3, deterministic=True, final_test=False, **changes)
 
 
 @pytest.fixture(scope="module")
@@ -210,8 +218,8 @@ def test_a_full_disk_at_last_keras_keeps_the_previous_checkpoint(
     save, saves = AdvDPNP.save, []
 
     def fill_up(model, path, *args, **kwargs):
-        saves.append(path)
-        if len(saves) == 2:  # the second epoch's last.keras
+        saves.append(os.path.basename(path).startswith(".last.keras."))
+        if sum(saves) == 2 and saves[-1]:  # the second epoch's last.keras
             with open(path, "wb") as f:
                 f.write(b"PK\x03\x04 a partial zip")
             raise OSError(errno.ENOSPC, "No space left on device")
