@@ -106,6 +106,8 @@ def whole(tmp_path_factory):
     return folder
 
 
+# Each test below trains twice in subprocesses (a minute or more on 2 shared cores): slow.
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_rerun_matches_an_uninterrupted_run(tmp_path, whole):
     broken = str(tmp_path / "broken")
     process = subprocess.Popen(
@@ -129,12 +131,13 @@ def test_sigkill_mid_epoch_then_rerun_matches_an_uninterrupted_run(tmp_path, who
     _assert_same_run(whole, broken)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "point,complete",
     [
         ("unit_file", 1),  # killed while writing epoch 2's unit: resumes after epoch 1
         ("after_unit", 2),  # unit 2 committed, history and checkpoints not yet: after epoch 2
-        pytest.param("in_last", 2, marks=pytest.mark.slow),
+        ("in_last", 2),  # killed while writing last.keras: after epoch 2
     ],
 )
 def test_sigkill_during_the_epoch_end_writes_then_rerun_matches(tmp_path, whole, point, complete):
@@ -148,12 +151,10 @@ def test_sigkill_during_the_epoch_end_writes_then_rerun_matches(tmp_path, whole,
     _assert_same_run(whole, broken)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "point,what,complete",
-    [
-        pytest.param("unit_file", "the epoch-2 backup", 1, marks=pytest.mark.slow),
-        ("in_last", "last.keras", 2),
-    ],
+    [("unit_file", "the epoch-2 backup", 1), ("in_last", "last.keras", 2)],
 )
 def test_a_full_disk_is_one_line_then_the_rerun_resumes(tmp_path, whole, point, what, complete):
     broken = str(tmp_path / "broken")
