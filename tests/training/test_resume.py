@@ -173,7 +173,8 @@ def test_a_full_disk_is_one_line_then_the_rerun_resumes(tmp_path, whole, point, 
 
 
 def _config(folder, **changes):
-    return tiny_config(folder, epochs=3, deterministic=True, final_test=False, **changes)
+    values = {"epochs": 3, "deterministic": True, "final_test": False, **changes}
+    return tiny_config(folder, **values)
 
 
 @pytest.fixture(scope="module")
@@ -265,3 +266,17 @@ def test_a_truncated_latest_unit_falls_back_to_the_one_before(
     assert len(warnings) == 1 and "skipping the damaged backup" in warnings[0], warnings
     assert "epoch-0002" in warnings[0]
     _assert_same_run(whole_in_process, str(tmp_path / "run"))
+
+
+def test_a_mirrored_run_stopped_at_its_unit_resumes(tmp_path, monkeypatch, capsys):
+    config = _config(tmp_path, epochs=2, strategy="mirrored")
+    _full_disk_at(monkeypatch, "epoch-0002")
+    with pytest.raises(RunDirectoryError, match=r"the epoch-2 backup .* resumes after epoch 1\)$"):
+        loop.train(config, verbose=0)
+    monkeypatch.undo()
+    results = loop.train(config, verbose=0)
+    run = tmp_path / "run"
+    assert "skipping" not in capsys.readouterr().err
+    with open(run / "history.csv", encoding="utf-8") as f:
+        assert [line.split(",")[0] for line in f.read().splitlines()] == ["epoch", "0", "1"]
+    assert np.isfinite(results["final_train_logs"]["loss"]) and not (run / "backup").exists()
