@@ -400,11 +400,13 @@ class TrainConfig:
         Fields added to `TrainConfig` after that file was written take their defaults, which
         keep the earlier behaviour, so an older run still counts as the same run. Precisions are
         compared as resolved here: a run saved as float32 matches `auto` where auto picks float32.
+        The folder is the run, so `model_dir` (how its path was spelt) is not compared.
         """
         try:
             saved = TrainConfig.from_json(text)
         except (ValueError, TypeError):
             return False
+        saved = dataclasses.replace(saved, model_dir=self.model_dir)
         return saved.with_resolved_precision() == self.with_resolved_precision()
 
     @classmethod
@@ -420,7 +422,20 @@ class TrainConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown config keys {unknown}; known: {sorted(known)}")
+        _check_value_types(cls, values)
         return cls(**values)
+
+
+def _check_value_types(cls, values):
+    """Raises ValueError naming the first value whose JSON type is not its field's."""
+    for f in dataclasses.fields(cls):
+        if f.name not in values:
+            continue
+        value = values[f.name]
+        allowed = (int, float) if f.type is float else (f.type,)
+        # JSON's true/false are Python bools, which are also ints.
+        if not isinstance(value, allowed) or (isinstance(value, bool) and f.type is not bool):
+            raise ValueError(f"{f.name} must be of type {f.type.__name__}, got {value!r}")
 
 
 def readable_number(value):

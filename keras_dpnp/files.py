@@ -1,5 +1,5 @@
-"""Writing files other code reads: whole or not at all, and into folders known to be writable
-before the work that fills them starts."""
+"""Writing files other code reads: whole or not at all, on disk before they count, and into
+folders known to be writable before the work that fills them starts."""
 
 import contextlib
 import os
@@ -39,9 +39,43 @@ def check_writable(folder):
         ) from error
 
 
+def fsync_folder(folder):
+    """Makes the entries of `folder` (a rename into it, a new file) durable."""
+    _fsync_file(folder)
+
+
+def _fsync_tree(path):
+    if os.path.isdir(path):
+        for folder, _, names in os.walk(path):
+            for name in names:
+                _fsync_file(os.path.join(folder, name))
+            fsync_folder(folder)
+    else:
+        _fsync_file(path)
+
+
+def _fsync_file(path):
+    handle = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
+def write_durably(path, payload):
+    """Writes the bytes `payload` to `path` (a new name, not yet read by anyone) and fsyncs it.
+
+    Every byte a run directory's backup holds goes through here.
+    """
+    with open(path, "wb") as f:
+        f.write(payload)
+        f.flush()
+        os.fsync(f.fileno())
+
+
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yields a temporary path beside `path`; on success it is renamed onto `path`.
+    """Yields a temporary path beside `path`; on success it is fsynced and renamed onto `path`.
 
     On an exception the temporary file (or folder) is removed, so `path` never holds a
     half-written artefact.
@@ -56,7 +90,9 @@ def atomic_path(path):
     os.remove(temporary)
     try:
         yield temporary
+        _fsync_tree(temporary)
         os.replace(temporary, path)
+        fsync_folder(folder)
     except BaseException:
         if os.path.isdir(temporary):
             shutil.rmtree(temporary, ignore_errors=True)

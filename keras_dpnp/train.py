@@ -15,8 +15,8 @@ define_flags()
 flags.DEFINE_bool(
     "overwrite",
     False,
-    "Replace a run directory that holds a different config "
-    "(its checkpoints are deleted); without it such a directory is refused.",
+    "Replace a run directory that holds a different config (its checkpoints are deleted, once "
+    "the data have loaded and the model is built); without it such a directory is refused.",
 )
 cli.define_verbose_flag()
 HELP_GROUPS = (*FLAG_TOPICS, ("console and run directory", ("verbose", "overwrite")))

@@ -1,5 +1,8 @@
 """Shared fixtures: tiny models and data that keep the suite fast on a 2-core CPU."""
 
+import contextlib
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -7,6 +10,7 @@ import pytest
 from keras_dpnp.backbones import build_backbone
 from keras_dpnp.config import TrainConfig
 from keras_dpnp.model import AdvDPNP
+from keras_dpnp.training.run_dir import RunDir
 
 
 def tiny_backbone(feature_dim=8, image_shape=(8, 8, 1)):
@@ -71,3 +75,25 @@ def standard_model():
     x, y = images[::10], labels[::10]
     assert np.mean(np.argmax(logits_fn(x), 1) == y) == 1.0
     return logits_fn, x, y
+
+
+@contextlib.contextmanager
+def lock_held_by_another_process(folder):
+    """Yields the pid of a forked child that holds `RunDir(folder).lock()` until the block ends
+    (a fork, not a fresh interpreter, so TensorFlow is not imported again)."""
+    ready_read, ready_write = os.pipe()
+    release_read, release_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        with RunDir(folder).lock():
+            os.write(ready_write, b"1")
+            os.read(release_read, 1)
+        os._exit(0)
+    try:
+        assert os.read(ready_read, 1) == b"1"
+        yield pid
+    finally:
+        os.write(release_write, b"1")
+        assert os.waitpid(pid, 0)[1] == 0
+        for handle in (ready_read, ready_write, release_read, release_write):
+            os.close(handle)

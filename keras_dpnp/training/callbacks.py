@@ -1,12 +1,14 @@
-"""The callbacks of a training run: schedules, prototype set-up, data order, checkpoints and
-the divergence guard."""
+"""The callbacks of a training run: schedules, prototype set-up, data order, the epoch's
+backup and checkpoints, and the divergence guard."""
 
 import math
+import sys
 
 import keras
 import numpy as np
 
-from keras_dpnp.files import atomic_path
+from keras_dpnp.training import epoch_state
+from keras_dpnp.training.run_dir import BEST_CHECKPOINT, LAST_CHECKPOINT, RunDirectoryError
 
 
 class EpochSchedules(keras.callbacks.Callback):
@@ -54,23 +56,79 @@ class TrainingDivergedError(RuntimeError):
     """A loss term became NaN or infinite."""
 
 
-class AtomicCheckpoint(keras.callbacks.Callback):
-    """Saves the model to `path` after every epoch (or when `monitor` improves), atomically."""
+class EpochRecorder(keras.callbacks.Callback):
+    """Writes what each finished epoch leaves, in an order a crash cannot break.
 
-    def __init__(self, path, monitor=None, best=-math.inf):
+    At an epoch's end the backup unit goes first (`RunDir.commit_epoch`), then history.csv,
+    last.keras and, when `monitor` improved, best.keras, each from the unit's state. A rerun
+    resumes from the newest intact unit and, when training begins, restores it and rewrites
+    those files from it (best.keras from the best epoch's unit), so after a crash at any point
+    neither the history nor the choice of best.keras misses an epoch.
+
+    Args:
+        run: the `RunDir` written.
+        monitor: the log whose highest value picks best.keras; None: no best.keras.
+        resumed: the `EpochState` the run resumes from; None for a fresh run.
+    """
+
+    def __init__(self, run, monitor, resumed=None):
         super().__init__()
-        self.path = path
+        self.run = run
         self.monitor = monitor
-        self.best = best
+        self.resumed = resumed
+        self.state = resumed or epoch_state.EpochState()
+        self.unit_size = 0
+
+    def on_train_begin(self, logs=None):
+        if self.resumed is None:
+            return
+        try:
+            epoch_state.restore(self.model, self.resumed)
+        except epoch_state.IncompatibleUnitError as error:
+            raise RunDirectoryError(
+                f"{error}; remove {self.run.backup_dir} to start the run again at epoch 1"
+            ) from error
+        self.unit_size = sum(value.nbytes for value in self.resumed.values)
+        self.run.write_history(self.resumed.history, self.resumed.epoch)
+        self._save(LAST_CHECKPOINT, self.resumed.epoch)
+        if self.resumed.best_epoch:
+            self._rebuild_best(self.resumed)
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.monitor is not None:
-            value = (logs or {}).get(self.monitor)
-            if value is None or value <= self.best:
-                return
-            self.best = value
-        with atomic_path(self.path) as temporary:
-            self.model.save(temporary)
+        row = {"epoch": epoch, **{name: float(value) for name, value in (logs or {}).items()}}
+        value = row.get(self.monitor) if self.monitor else None
+        improved = value is not None and value > self.state.best
+        best, best_epoch = (
+            (value, epoch + 1) if improved else (self.state.best, self.state.best_epoch)
+        )
+        history = self.state.history + (row,)
+        self.state = epoch_state.capture(self.model, epoch + 1, best, best_epoch, history)
+        self.unit_size = self.run.commit_epoch(self.state)
+        self.run.write_history(self.state.history, self.state.epoch)
+        self._save(LAST_CHECKPOINT, self.state.epoch)
+        if improved:
+            self._save(BEST_CHECKPOINT, self.state.epoch)
+
+    def _save(self, name, epoch):
+        self.run.save_checkpoint(self.model, name, self.unit_size, epoch)
+
+    def _rebuild_best(self, state):
+        """Saves best.keras from the unit of `state.best_epoch`, then puts `state` back."""
+        if state.best_epoch == state.epoch:
+            self._save(BEST_CHECKPOINT, state.epoch)
+            return
+        try:
+            epoch_state.restore(self.model, self.run.backup.load(state.best_epoch))
+        except epoch_state.DamagedUnitError as error:
+            print(
+                f"warning: best.keras kept as it is: the backup of its epoch "
+                f"{state.best_epoch} is damaged ({error})",
+                file=sys.stderr,
+                flush=True,
+            )
+            return
+        self._save(BEST_CHECKPOINT, state.epoch)
+        epoch_state.restore(self.model, state)
 
 
 class NonFiniteGuard(keras.callbacks.Callback):

@@ -1,12 +1,12 @@
 """One training run from a `TrainConfig`: data, model, `fit`, final test accuracy, run directory.
 
-`train` runs the stages in order: set up the hardware, load the data, prepare the run directory,
-build and compile the model, fit with the run's callbacks, measure the test set, write
-results.json.
+`train` runs the stages in order: set up the hardware, load the data, build and compile the
+model, then (everything that can fail on the flags or the data having passed) lock and prepare
+the run directory, fit from its backup with the run's callbacks, measure the test set, write
+results.json and remove the backup.
 """
 
 import dataclasses
-import math
 import time
 
 import keras
@@ -20,13 +20,7 @@ from keras_dpnp.evaluation.accuracy import accuracy_under_pgd
 from keras_dpnp.methods import METHODS
 from keras_dpnp.model import AdvDPNP
 from keras_dpnp.training import callbacks, console, curves, distribute
-from keras_dpnp.training.run_dir import (
-    BEST_CHECKPOINT,
-    LAST_CHECKPOINT,
-    RunDir,
-    load_model,
-    recorded_checkpoint,
-)
+from keras_dpnp.training.run_dir import RunDir, load_model, recorded_checkpoint
 
 
 def build_model(config: TrainConfig, info) -> AdvDPNP:
@@ -140,11 +134,8 @@ def _monitor(config: TrainConfig, data: _Data):
     return "val_pgd_accuracy" if robust else "val_clean_accuracy"
 
 
-def _callbacks(config: TrainConfig, run: RunDir, model, data: _Data):
-    resuming = run.is_resuming()
-    monitor = _monitor(config, data)
+def _callbacks(config: TrainConfig, run: RunDir, model, data: _Data, recorder):
     found = [
-        keras.callbacks.BackupAndRestore(run.backup_dir),
         callbacks.EpochKeyedData(data.epoch_counter),
         callbacks.NonFiniteGuard(run.path),
         callbacks.EpochSchedules(),
@@ -154,15 +145,7 @@ def _callbacks(config: TrainConfig, run: RunDir, model, data: _Data):
             *data.splits.train, batch_size=config.batch_size, training=False
         )
         found.append(callbacks.ClassMeanPrototypes(clean_train, config.class_means_epochs))
-    found.append(callbacks.AtomicCheckpoint(run.file(LAST_CHECKPOINT)))
-    if monitor:
-        best = run.best_logged(monitor) if resuming else -math.inf
-        found.append(callbacks.AtomicCheckpoint(run.file(BEST_CHECKPOINT), monitor, best))
-    found += [
-        keras.callbacks.CSVLogger(run.history_path, append=resuming),
-        keras.callbacks.TensorBoard(run.logs_dir, write_graph=False),
-    ]
-    return found
+    return found + [recorder, keras.callbacks.TensorBoard(run.logs_dir, write_graph=False)]
 
 
 def _final_test(config: TrainConfig, run: RunDir, splits):
@@ -186,7 +169,7 @@ def devices_text(strategy):
     )
 
 
-def _run_facts(config, splits, model, strategy, precision_reason, run: RunDir):
+def _run_facts(config, splits, model, strategy, precision_reason, resumed):
     sizes = {"train": len(splits.train[1])}
     if splits.validation is not None:
         sizes["validation"] = len(splits.validation[1])
@@ -198,7 +181,7 @@ def _run_facts(config, splits, model, strategy, precision_reason, run: RunDir):
         devices=devices_text(strategy),
         precision_reason=precision_reason,
         onednn=distribute.onednn_status(),
-        done_epochs=len(run.logged_epochs()) if run.is_resuming() else 0,
+        done_epochs=resumed.epoch if resumed else 0,
     )
 
 
@@ -246,30 +229,34 @@ def _results(config: TrainConfig, info, run: RunDir, checkpoint, test, timing):
     }
 
 
-def _fit(config: TrainConfig, run: RunDir, model, data: _Data, verbose):
-    """Runs `fit` with the run's callbacks (and the console log).
+def _fit(config: TrainConfig, run: RunDir, model, data: _Data, verbose, resumed):
+    """Fits from where the run's backup unit `resumed` left off (None: from epoch 1).
 
     Returns:
         (seconds, epochs trained): a resumed run trains only the epochs left.
     """
+    recorder = callbacks.EpochRecorder(run, _monitor(config, data), resumed)
+    initial_epoch = resumed.epoch if resumed else 0
     started = time.time()
-    history = model.fit(
+    model.fit(
         data.train,
         validation_data=data.validation,
         epochs=config.epochs,
-        callbacks=_callbacks(config, run, model, data) + [console.ConsoleLog(verbose)],
+        initial_epoch=initial_epoch,
+        callbacks=_callbacks(config, run, model, data, recorder) + [console.ConsoleLog(verbose)],
         shuffle=False,
         verbose=0,
-    ).history
-    return time.time() - started, len(history.get("loss", ()))
+    )
+    return time.time() - started, config.epochs - initial_epoch
 
 
 def train(config: TrainConfig, *, verbose="auto", overwrite=False):
     """Trains as `config` says and returns the results dict also written to `results.json`.
 
     Rerunning a config whose run directory holds it finished returns its results without
-    training; an interrupted one resumes from its last backup; a run directory holding a
-    different config is refused unless `overwrite`. `verbose`: see `console.resolve_verbose`.
+    training; an interrupted one resumes from its last intact backup unit; a run directory
+    holding a different config is refused unless `overwrite`, which deletes it only once the
+    data have loaded and the model is built. `verbose`: see `console.resolve_verbose`.
     """
     verbose = console.resolve_verbose(verbose)
     # A multi-worker strategy must exist before any other TensorFlow work.
@@ -285,21 +272,24 @@ def train(config: TrainConfig, *, verbose="auto", overwrite=False):
             print(f"[train] {run.path} holds this run, finished: nothing trained", flush=True)
         return finished
     splits = _load_data(config)
-    run.prepare(config, overwrite)
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     data = _pipelines(config, splits)
     model = _compiled_model(config, strategy, data)
-    if verbose:
-        facts = _run_facts(config, splits, model, strategy, precision_reason, run)
-        print(console.start_banner(config, facts), flush=True)
-    train_seconds, epochs_trained = _fit(config, run, model, data, verbose)
-    checkpoint = run.checkpoint_entry(_monitor(config, data))
-    test = _final_test(config, run, splits)
-    timing = (train_seconds, epochs_trained, precision_reason)
-    results = _results(config, splits.info, run, checkpoint, test, timing)
-    run.write_results(results)
+    with run.lock():
+        run.prepare(config, overwrite)
+        resumed = run.backup.latest()
+        if verbose:
+            facts = _run_facts(config, splits, model, strategy, precision_reason, resumed)
+            print(console.start_banner(config, facts), flush=True)
+        train_seconds, epochs_trained = _fit(config, run, model, data, verbose, resumed)
+        checkpoint = run.checkpoint_entry(_monitor(config, data))
+        test = _final_test(config, run, splits)
+        timing = (train_seconds, epochs_trained, precision_reason)
+        results = _results(config, splits.info, run, checkpoint, test, timing)
+        run.write_results(results)
+        run.remove_backup()
     curves.write_training_curves(run)
     return results
 

@@ -5,14 +5,16 @@
     <run>/best.keras       the epoch of best validation accuracy (when there is validation)
     <run>/history.csv      one row of logs per epoch
     <run>/training_curves.png  history.csv drawn: accuracies and geometry logs per epoch
-    <run>/backup/          Keras's `BackupAndRestore` state, from which a rerun resumes
+    <run>/backup/          the epoch-state units a rerun resumes from (`epoch_state.py`)
+    <run>/train.lock       held by the one training process writing the run (pid, host, start)
     <run>/logs/            TensorBoard
     <run>/results.json     the test accuracy of the run's model, measured at the end of training,
                            and which checkpoint that is (`checkpoint: {file, epoch, chosen_by}`)
     <run>/robustness.json  the robustness report (`keras_dpnp.evaluate`)
 
-Training writes it through `RunDir.prepare` and `RunDir.write_results` (and the curves through
-`training/curves.py`); evaluation, export,
+Training writes it through `RunDir.lock`, `prepare`, `commit_epoch`, `write_history`,
+`save_checkpoint` and `write_results` (and the curves through `training/curves.py`); evaluation,
+export,
 comparison and the attack benchmark find and load models through `find_model` and `load_model`.
 
 The model of a run is one file for every reader: `RunDir.checkpoint()`, best.keras when the run
@@ -20,18 +22,26 @@ had validation data, else last.keras. The final test measures it, results.json n
 evaluation, comparison and export take it by default.
 """
 
+import contextlib
 import csv
 import dataclasses
+import errno
+import fcntl
+import io
 import json
 import math
 import os
 import shutil
+import socket
+import sys
+import time
 
 import keras
 import numpy as np
 
 from keras_dpnp.config import TrainConfig
-from keras_dpnp.files import write_text
+from keras_dpnp.files import atomic_path, write_text
+from keras_dpnp.training import epoch_state
 
 CONFIG_FILE = "config.json"
 RESULTS_FILE = "results.json"
@@ -39,6 +49,7 @@ ROBUSTNESS_FILE = "robustness.json"
 HISTORY_FILE = "history.csv"
 # File name, without its suffix, of the figure of history.csv (`training/curves.py`).
 TRAINING_CURVES = "training_curves"
+LOCK_FILE = "train.lock"
 LAST_CHECKPOINT = "last.keras"
 BEST_CHECKPOINT = "best.keras"
 # The files each --checkpoint choice takes, in order of preference.
@@ -69,17 +80,46 @@ def _config_differences(config, saved_text):
     changed = [
         f"--{key}={saved.get(key)!r} there, {value!r} now"
         for key, value in current.items()
-        if key in saved and saved[key] != value
+        if key in saved and saved[key] != value and key != "model_dir"
     ]
     unknown = sorted(set(saved) - set(current))
     return "; ".join(changed + [f"unknown setting {key!r}" for key in unknown]) or "?"
 
 
+def _size_text(size):
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+
+
+def _alive_here(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _holder_text(holder):
+    return f"pid {holder.get('pid')} on {holder.get('host')}, started {holder.get('started')}"
+
+
 @dataclasses.dataclass(frozen=True)
 class RunDir:
-    """The folder of one training run (see the module docstring for its files)."""
+    """The folder of one training run (see the module docstring for its files).
+
+    Args:
+        path: the folder, in any spelling: it is canonicalised (absolute, symlinks resolved),
+            so `runs/a`, `runs/a/` and a link to it are the same run.
+    """
 
     path: str
+
+    def __post_init__(self):
+        object.__setattr__(self, "path", os.path.realpath(self.path))
 
     def file(self, name):
         return os.path.join(self.path, name)
@@ -87,6 +127,10 @@ class RunDir:
     @property
     def backup_dir(self):
         return self.file("backup")
+
+    @property
+    def backup(self):
+        return epoch_state.EpochStateStore(self.backup_dir)
 
     @property
     def logs_dir(self):
@@ -100,9 +144,69 @@ class RunDir:
         """Whether the folder holds a run's config.json."""
         return os.path.isfile(self.file(CONFIG_FILE))
 
-    def is_resuming(self):
-        """Whether an interrupted run left a backup to resume from."""
-        return os.path.isdir(self.backup_dir)
+    @contextlib.contextmanager
+    def lock(self):
+        """Holds `<run>/train.lock` while the block runs: one training process per run.
+
+        A second process gets a `RunDirectoryError` naming the holder's pid; the lock of a
+        process that is no longer running on this host is taken over with a message. The lock
+        is an `flock` on the file, which the system releases when its holder dies, even by
+        SIGKILL; the file records who holds it.
+        """
+        self._make_folder()
+        handle = self._locked_handle()
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                os.remove(self.file(LOCK_FILE))
+            handle.close()
+
+    def _locked_handle(self):
+        path = self.file(LOCK_FILE)
+        while True:
+            handle = open(path, "a+", encoding="utf-8")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _read_holder(handle)
+                handle.close()
+                raise RunDirectoryError(
+                    f"{self.path} is being written by another training run "
+                    f"({_holder_text(holder)}); wait for it to finish or stop it, or choose "
+                    f"another --model_dir"
+                ) from None
+            # The holder may have released and removed the file after we opened it.
+            if _is_open_file(handle, path):
+                self._claim(handle)
+                return handle
+            handle.close()
+
+    def _claim(self, handle):
+        previous = _read_holder(handle)
+        if previous:
+            if previous.get("host") == socket.gethostname() and _alive_here(previous["pid"]):
+                handle.close()
+                raise RunDirectoryError(
+                    f"{self.file(LOCK_FILE)} names a running process ({_holder_text(previous)}) "
+                    f"that does not hold the lock; if it is not a training run, remove the file"
+                )
+            print(
+                f"[train] taking over the stale lock of {self.path} ({_holder_text(previous)}, "
+                f"no longer running)",
+                file=sys.stderr,
+                flush=True,
+            )
+        holder = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps(holder) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
 
     def read_json(self, name):
         """The JSON file `name` of the run, or None if absent; `ModelLoadError` if unreadable."""
@@ -144,15 +248,6 @@ class RunDir:
             f"directory written by keras_dpnp.train or a .keras file"
         )
 
-    def best_logged(self, monitor):
-        """The best value of `monitor` in history.csv (of an interrupted run), else -inf."""
-        try:
-            with open(self.history_path, newline="", encoding="utf-8") as f:
-                values = [float(row[monitor]) for row in csv.DictReader(f) if row.get(monitor)]
-        except FileNotFoundError:
-            return -math.inf
-        return max(values, default=-math.inf)
-
     def logged_epochs(self):
         """{epoch, counted from 1: {log key: value}} from history.csv; a row logged again after
         a resume replaces the earlier one."""
@@ -161,10 +256,17 @@ class RunDir:
                 rows = list(csv.DictReader(f))
         except FileNotFoundError:
             return {}
-        return {
-            int(row["epoch"]) + 1: {key: float(value) for key, value in row.items() if value}
-            for row in rows
-        }
+        try:
+            return {
+                int(row["epoch"]) + 1: {key: float(value) for key, value in row.items() if value}
+                for row in rows
+            }
+        except (KeyError, TypeError, ValueError) as error:
+            raise RunDirectoryError(
+                f"{self.history_path}: a row is not numbers under the header's columns ({error}); "
+                f"the file is damaged: rerun the training to rebuild it from the run's backup, or "
+                f"pass --overwrite to start again"
+            ) from None
 
     def checkpoint_entry(self, monitor):
         """{file, epoch, chosen_by} of the run's model (`checkpoint()`): best.keras is the first
@@ -193,7 +295,7 @@ class RunDir:
     def prepare(self, config, overwrite=False):
         """Creates the folder and writes `config`, or accepts a folder holding the same config
         (training then resumes from its backup). A different config is refused unless
-        `overwrite`, which deletes the old run first."""
+        `overwrite`, which deletes the old run (all but the lock)."""
         saved = self.file(CONFIG_FILE)
         if os.path.exists(saved):
             with open(saved, encoding="utf-8") as f:
@@ -205,18 +307,107 @@ class RunDir:
                         f"({_config_differences(config, previous)}); pass --overwrite to "
                         f"replace it, or choose another --model_dir"
                     )
-                shutil.rmtree(self.path)
+                self._clear()
+        self._make_folder()
         try:
-            os.makedirs(self.path, exist_ok=True)
             write_text(saved, config.to_json() + "\n")
         except OSError as error:
+            raise self._unwritable(error) from error
+
+    def _make_folder(self):
+        try:
+            os.makedirs(self.path, exist_ok=True)
+        except OSError as error:
+            raise self._unwritable(error) from error
+
+    def _unwritable(self, error):
+        return RunDirectoryError(
+            f"cannot write the run directory {self.path}: {error.strerror or error}; pass "
+            f"a writable --model_dir"
+        )
+
+    def _clear(self):
+        for name in os.listdir(self.path):
+            target = self.file(name)
+            if name == LOCK_FILE:
+                continue
+            if os.path.isdir(target) and not os.path.islink(target):
+                shutil.rmtree(target)
+            else:
+                os.remove(target)
+
+    @contextlib.contextmanager
+    def _writing(self, what, needed, resumes_after):
+        """Turns a failed write (disk full, or any OSError) of `what` into one
+        `RunDirectoryError` naming the folder, the `needed` bytes and where a rerun resumes.
+        A write that cannot fit in the free space is refused before it starts."""
+        try:
+            free = shutil.disk_usage(self.path).free
+            if free < needed:
+                raise OSError(errno.ENOSPC, f"No space left on device ({_size_text(free)} free)")
+            yield
+        except OSError as error:
+            resume = (
+                f"resumes after epoch {resumes_after}" if resumes_after else "starts at epoch 1"
+            )
             raise RunDirectoryError(
-                f"cannot write the run directory {self.path}: {error.strerror or error}; pass "
-                f"a writable --model_dir"
+                f"cannot write {what} in {self.path}: {error.strerror or error}; it needs "
+                f"{_size_text(needed)} free there; free space and rerun the same command (it "
+                f"{resume})"
             ) from error
+
+    def commit_epoch(self, state):
+        """Writes `state` as the backup unit of its epoch, then removes the units no longer
+        needed: all but this one, the one before it and the best epoch's. Returns its size."""
+        payloads = epoch_state.encode(state)
+        size = sum(len(data) for data in payloads.values())
+        with self._writing(f"the epoch-{state.epoch} backup", size, state.epoch - 1):
+            self.backup.commit(state.epoch, payloads)
+        self.backup.prune({state.epoch, state.epoch - 1, state.best_epoch})
+        return size
+
+    def write_history(self, rows, epoch):
+        """Rewrites history.csv from `rows` (one per epoch, as the backup unit of `epoch`
+        holds them)."""
+        buffer = io.StringIO()
+        columns = ["epoch"] + sorted({key for row in rows for key in row} - {"epoch"})
+        writer = csv.DictWriter(buffer, columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        with self._writing(HISTORY_FILE, len(buffer.getvalue()), epoch):
+            write_text(self.history_path, buffer.getvalue())
+
+    def save_checkpoint(self, model, name, needed, epoch):
+        """Saves `model` to the checkpoint `name` atomically; `needed` is its expected size,
+        `epoch` the finished epochs it holds."""
+        with self._writing(name, needed, epoch), atomic_path(self.file(name)) as temporary:
+            model.save(temporary)
 
     def write_results(self, results):
         write_text(self.file(RESULTS_FILE), json.dumps(results, indent=2) + "\n")
+
+    def remove_backup(self):
+        """Deletes the backup of a run that finished (results.json written)."""
+        shutil.rmtree(self.backup_dir, ignore_errors=True)
+
+
+def _is_open_file(handle, path):
+    """Whether `path` still names the file `handle` has open."""
+    try:
+        on_disk = os.stat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(handle.fileno())
+    return (on_disk.st_dev, on_disk.st_ino) == (opened.st_dev, opened.st_ino)
+
+
+def _read_holder(handle):
+    handle.seek(0)
+    try:
+        holder = json.loads(handle.read() or "{}")
+    except ValueError:
+        return {}
+    return holder if isinstance(holder, dict) and isinstance(holder.get("pid"), int) else {}
 
 
 @dataclasses.dataclass(frozen=True)

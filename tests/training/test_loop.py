@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import tiny_config, tiny_model
-from keras_dpnp.training import callbacks, loop
+from conftest import lock_held_by_another_process, tiny_config, tiny_model
+from keras_dpnp.training import callbacks, epoch_state, loop
+from keras_dpnp.training.run_dir import RunDir, RunDirectoryError
 
 TINY = [
     "--dataset=digits",
@@ -146,3 +147,52 @@ def test_class_mean_prototypes_point_at_the_class_means_when_the_next_epoch_begi
             np.testing.assert_allclose(cosines, 1.0, atol=1e-5)
         else:
             assert cosines.min() < 0.99
+
+
+def test_a_second_training_into_a_locked_run_is_refused_naming_the_holder(tmp_path):
+    with lock_held_by_another_process(str(tmp_path / "run")) as pid:
+        refused = _train_cli(*TINY, "--model_dir=run", cwd=tmp_path)
+    lines = [line for line in refused.stderr.splitlines() if ": error:" in line]
+    assert refused.returncode == 1 and len(lines) == 1, refused.stderr[-2000:]
+    assert f"is being written by another training run (pid {pid} on " in lines[0]
+    assert "Traceback" not in refused.stderr
+    assert os.listdir(tmp_path / "run") == []  # nothing written while another run held it
+
+
+def _write_constant_images(folder, classes=2, count=8):
+    for label in range(classes):
+        for index in range(count):
+            path = os.path.join(folder, f"class{label}", f"{index}.png")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tf.io.write_file(path, tf.io.encode_png(np.full((8, 8, 1), 128, np.uint8)))
+
+
+def test_overwrite_checks_data_and_model_before_deleting_the_old_run(tmp_path):
+    old = tiny_config(tmp_path)
+    run = RunDir(old.run_dir)
+    run.prepare(old)
+    tiny_model().save(run.file("last.keras"))
+    run.write_history([{"epoch": 0, "loss": 1.5}], 1)
+    before = {name: open(run.file(name), "rb").read() for name in os.listdir(run.path)}
+    _write_constant_images(tmp_path / "constant")
+    changed = tiny_config(tmp_path, dataset=f"folder:{tmp_path / 'constant'}", batch_size=4)
+    with pytest.raises(ValueError, match=r"`std` must be positive"):
+        loop.train(changed, verbose=0, overwrite=True)
+    after = {name: open(run.file(name), "rb").read() for name in os.listdir(run.path)}
+    assert after == before
+
+
+def test_a_backup_of_another_model_is_refused_naming_the_folder_to_remove(tmp_path):
+    run = RunDir(str(tmp_path / "run"))
+    saved, other = tiny_model(), tiny_model(feature_dim=4)
+    for model in (saved, other):
+        model.compile(optimizer="sgd")
+        model.optimizer.build(model.trainable_variables)
+    state = epoch_state.capture(saved, 1, 0.5, 1, [{"epoch": 0, "loss": 1.0}])
+    recorder = callbacks.EpochRecorder(run, "val_pgd_accuracy", state)
+    recorder.set_model(other)
+    with pytest.raises(
+        RunDirectoryError, match=rf"shapes do not match .*; remove {run.backup_dir} to start"
+    ):
+        recorder.on_train_begin()
+    assert not os.path.exists(run.path)  # nothing rewritten from the foreign backup

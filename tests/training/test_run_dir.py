@@ -2,13 +2,20 @@
 `.keras` files (safe mode, one `ModelSource`, one error type)."""
 
 import dataclasses
+import errno
 import json
 import os
+import shutil
+import socket
+import subprocess
+import sys
 
 import keras
 import pytest
 
-from conftest import tiny_config, tiny_model
+from conftest import lock_held_by_another_process, tiny_config, tiny_model
+from keras_dpnp import files
+from keras_dpnp.training import epoch_state
 from keras_dpnp.training.run_dir import (
     ModelLoadError,
     RunDir,
@@ -16,6 +23,9 @@ from keras_dpnp.training.run_dir import (
     find_model,
     load_model,
 )
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_TEXT = {"capture_output": True, "text": True, "check": True}
 
 
 def _prepare(config, overwrite=False):
@@ -96,13 +106,6 @@ def test_a_broken_config_is_named(tmp_path):
         find_model(str(tmp_path))
 
 
-def test_the_best_logged_value_is_read_back_from_the_history(tmp_path):
-    run = RunDir(str(tmp_path))
-    assert run.best_logged("val_pgd_accuracy") == float("-inf")
-    (tmp_path / "history.csv").write_text("epoch,val_pgd_accuracy\n0,0.5\n1,0.75\n2,0.25\n")
-    assert run.best_logged("val_pgd_accuracy") == 0.75
-
-
 def test_a_different_config_in_an_existing_run_directory_is_refused(tmp_path):
     _prepare(tiny_config(tmp_path))
     before = (tmp_path / "run" / "config.json").read_text()
@@ -160,3 +163,122 @@ def test_the_model_of_a_run_and_its_epoch_come_from_history_csv(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps({"checkpoint": best}))
     assert run.recorded_epoch(str(tmp_path / "best.keras")) == 2
     assert run.recorded_epoch(str(tmp_path / "last.keras")) is None
+    (tmp_path / "history.csv").write_text("epoch,loss\n0,3.0\n1,abc\n")
+    with pytest.raises(RunDirectoryError, match=r"history\.csv: a row is not numbers"):
+        run.logged_epochs()
+
+
+def test_a_config_json_of_wrong_types_is_named(tmp_path):
+    config = tiny_config(tmp_path)
+    _prepare(config)
+    saved = json.loads(config.to_json())
+    (tmp_path / "run" / "config.json").write_text(json.dumps({**saved, "epochs": "ten"}))
+    with pytest.raises(
+        ModelLoadError,
+        match=r"could not read .*config\.json: epochs must be of type int, got 'ten'",
+    ):
+        RunDir(config.run_dir).read_config()
+    with pytest.raises(RunDirectoryError, match=r"different config \(--epochs='ten' there, 1 now"):
+        _prepare(config)
+
+
+def test_every_spelling_of_one_folder_is_the_same_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    os.symlink(tmp_path / "run", tmp_path / "link")
+    spellings = ["run", "run/", "./run//", str(tmp_path / "run"), "link", "link/"]
+    assert {RunDir(spelling).path for spelling in spellings} == {str(tmp_path / "run")}
+    _prepare(tiny_config(tmp_path, model_dir="run"))
+    for spelling in spellings:
+        _prepare(tiny_config(tmp_path, model_dir=spelling))  # accepted: no "different config"
+    assert os.listdir(tmp_path / "run") == ["config.json"]
+
+
+def test_a_second_writer_is_refused_naming_the_holder(tmp_path):
+    with lock_held_by_another_process(str(tmp_path / "run")) as pid:
+        with pytest.raises(
+            RunDirectoryError,
+            match=rf"run is being written by another training run \(pid {pid} on ",
+        ):
+            with RunDir(str(tmp_path / "run")).lock():
+                pass
+    assert not (tmp_path / "run" / "train.lock").exists()
+    with RunDir(str(tmp_path / "run")).lock():
+        pass
+
+
+def test_a_stale_lock_is_taken_over_and_released_also_on_error(tmp_path, capsys):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], **_TEXT)
+    lock = tmp_path / "run" / "train.lock"
+    lock.parent.mkdir()
+    stale = {"pid": int(dead.stdout), "host": socket.gethostname(), "started": "yesterday"}
+    lock.write_text(json.dumps(stale))
+    with pytest.raises(RuntimeError, match="training failed"):
+        with RunDir(str(tmp_path / "run")).lock():
+            assert json.loads(lock.read_text())["pid"] == os.getpid()
+            raise RuntimeError("training failed")
+    message = capsys.readouterr().err.strip()
+    assert message == (
+        f"[train] taking over the stale lock of {tmp_path / 'run'} (pid {dead.stdout.strip()} "
+        f"on {socket.gethostname()}, started yesterday, no longer running)"
+    )
+    assert not lock.exists()
+
+
+def test_a_lock_naming_a_live_process_is_not_taken(tmp_path):
+    lock = tmp_path / "run" / "train.lock"
+    lock.parent.mkdir()
+    alive = {"pid": os.getppid(), "host": socket.gethostname(), "started": "now"}
+    lock.write_text(json.dumps(alive))
+    with pytest.raises(RunDirectoryError, match=rf"names a running process \(pid {os.getppid()} "):
+        with RunDir(str(tmp_path / "run")).lock():
+            pass
+    assert json.loads(lock.read_text()) == alive
+
+
+def _full_disk(monkeypatch, *, free=10**12, fail=True):
+    def refuse(path, payload):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    if fail:
+        monkeypatch.setattr(files, "write_durably", refuse)
+    usage = shutil.disk_usage("/")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=free))
+
+
+@pytest.mark.parametrize("free,fail", [(10**12, True), (100, False)])
+def test_a_full_disk_at_the_backup_is_one_line_naming_folder_and_size(
+    tmp_path, monkeypatch, free, fail
+):
+    run = RunDir(str(tmp_path / "run"))
+    model = tiny_model()
+    model.compile(optimizer="sgd")
+    model.optimizer.build(model.trainable_variables)
+    state = epoch_state.capture(model, 3, 0.5, 2, [{"epoch": 0}])
+    size = sum(len(data) for data in epoch_state.encode(state).values())
+    _full_disk(monkeypatch, free=free, fail=fail)
+    os.makedirs(run.path)
+    with pytest.raises(RunDirectoryError) as refused:
+        run.commit_epoch(state)
+    message = str(refused.value)
+    assert message.startswith(f"cannot write the epoch-3 backup in {run.path}: No space left")
+    assert f"it needs {size / 1024:.1f} KiB free there" in message
+    assert message.endswith("free space and rerun the same command (it resumes after epoch 2)")
+    assert "\n" not in message and run.backup.epochs() == []
+    assert not os.path.exists(run.backup_dir) or os.listdir(run.backup_dir) == []  # no partial
+
+
+def test_a_full_disk_at_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch):
+    run = RunDir(str(tmp_path / "run"))
+    os.makedirs(run.path)
+    model = tiny_model()
+    run.save_checkpoint(model, "last.keras", 0, 1)
+    before = open(run.file("last.keras"), "rb").read()
+    _full_disk(monkeypatch, free=1000, fail=False)
+    with pytest.raises(
+        RunDirectoryError,
+        match=r"cannot write last\.keras in .*: No space left on "
+        r"device \(1000 bytes free\); it needs 2\.0 KiB free there; .*after epoch 2",
+    ):
+        run.save_checkpoint(model, "last.keras", 2048, 2)
+    assert open(run.file("last.keras"), "rb").read() == before
+    assert sorted(os.listdir(run.path)) == ["last.keras"]
