@@ -56,7 +56,17 @@ def test_a_number_flag_names_itself_and_keeps_its_module():
     assert [flag.name for flag in values.flags_by_module_dict()[__name__]] == ["rate"]
 
 
-@pytest.mark.parametrize("module", sorted(ENTRY_POINTS))
+# The benchmarks' float flags go through the same `define_number`; their runs are the slow ones.
+SLOW_ENTRY_POINTS = ("keras_dpnp.bench", "keras_dpnp.bench_attacks", "export.bench")
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        pytest.param(module, marks=pytest.mark.slow) if module in SLOW_ENTRY_POINTS else module
+        for module in sorted(ENTRY_POINTS)
+    ],
+)
 def test_every_float_flag_of_every_entry_point_refuses_inf_and_nan(module):
     required, expected = ENTRY_POINTS[module]
     done = subprocess.run(

@@ -40,6 +40,7 @@ def test_both_pgds_and_autoattack_are_timed():
     assert seconds > 0 and robust in (0.0, 0.5, 1.0)
 
 
+@pytest.mark.slow
 def test_cli_prints_both_tables():
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT}
     result = subprocess.run(

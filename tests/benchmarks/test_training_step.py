@@ -87,6 +87,7 @@ def _torch_installed():
     return importlib.util.find_spec("torch") is not None
 
 
+@pytest.mark.slow
 def test_cli_measures_a_tiny_setting_and_writes_json(tmp_path):
     stdout, report = _run_tiny_bench(tmp_path, "--steps=clean,adv_dpnp", "--nopytorch")
     assert "| small_cnn | 8×8×1 | float32 | adv_dpnp PGD-2 |" in stdout
@@ -106,6 +107,7 @@ def test_cli_measures_a_tiny_setting_and_writes_json(tmp_path):
         assert row["image_shape"] == [8, 8, 1] and "pytorch" not in row
 
 
+@pytest.mark.slow
 def test_pytorch_side_is_skipped_with_the_reason_when_it_cannot_be_imported(tmp_path):
     # A `torch` package that fails on import shadows any installed PyTorch.
     fake = tmp_path / "no_torch" / "torch"
@@ -121,6 +123,7 @@ def test_pytorch_side_is_skipped_with_the_reason_when_it_cannot_be_imported(tmp_
 
 
 @pytest.mark.skipif(not _torch_installed(), reason="PyTorch is not installed (it is optional)")
+@pytest.mark.slow
 def test_pytorch_side_runs_the_same_steps_in_the_same_run(tmp_path):
     _, report = _run_tiny_bench(tmp_path, "--steps=clean,pgd_at,adv_dpnp", "--repeats=2")
     assert "version" in report["environment"]["pytorch"]
@@ -134,6 +137,7 @@ def test_pytorch_side_runs_the_same_steps_in_the_same_run(tmp_path):
         assert theirs["cpu_time_ratio"] > 0 and row["cpu_seconds_per_step"] > 0
 
 
+@pytest.mark.slow
 def test_cli_rejects_an_unknown_model():
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT}
     result = subprocess.run(

@@ -140,6 +140,7 @@ def _cli(module, *args, cwd):
     )
 
 
+@pytest.mark.slow
 def test_cli_trains_on_an_image_folder(tmp_path):
     rng = np.random.default_rng(0)
     for name, base in (("circle", 40), ("square", 200)):

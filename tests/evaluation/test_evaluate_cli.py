@@ -83,6 +83,7 @@ def _last_error_line(done):
     return done.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_cli_errors_are_one_line(three_class_model, tmp_path):
     missing = tmp_path / "nothing.keras"
     assert _last_error_line(_evaluate(f"--model={missing}")).endswith(

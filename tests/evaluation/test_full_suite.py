@@ -45,7 +45,7 @@ def _full_suite(shape, method, tmp_path, **settings):
 
 @pytest.mark.parametrize(
     "shape, method",
-    [((32, 32, 3), "adv_dpnp"), ((8, 8, 1), "standard")],
+    [pytest.param((32, 32, 3), "adv_dpnp", marks=pytest.mark.slow), ((8, 8, 1), "standard")],
     ids=["cifar_shaped", "digits"],
 )
 def test_full_suite_reports_corruptions_and_geometry(shape, method, tmp_path):

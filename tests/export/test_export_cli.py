@@ -55,6 +55,7 @@ def test_export_then_refuse_to_overwrite(model_file, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_unknown_format_and_missing_flag(model_file, tmp_path):
     result = run_cli(
         f"--model={model_file}", f"--out={tmp_path / 'export'}", "--formats=onnx,tflite"

@@ -27,8 +27,6 @@ FAST_CASES = [
     ("small_cnn", "prototype_dot", (8, 8, 1)),
     ("small_cnn", "prototype_cosine", (8, 8, 1)),
     ("small_cnn", "linear", (8, 8, 1)),
-    ("resnet18", "prototype_dot", (16, 16, 3)),
-    ("preact_resnet18", "prototype_cosine", (16, 16, 3)),
     ("wide_resnet34_10", "linear", (16, 16, 3)),
 ]
 SLOW_CASES = [

@@ -79,6 +79,7 @@ def _assert_same_training(reference, other):
         np.testing.assert_allclose(other[key], reference[key], rtol=1e-5, atol=1e-6, err_msg=key)
 
 
+@pytest.mark.slow
 def test_mirrored_on_two_devices_gives_the_one_device_weights_and_loss(runs):
     assert int(runs["mirrored"]["replicas"]) == 2
     _assert_same_training(runs["one_device"], runs["mirrored"])

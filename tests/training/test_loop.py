@@ -70,13 +70,13 @@ def test_cli_trains_and_writes_the_run_directory(tmp_path):
     "flag,needle",
     [
         ("--no_such_flag=1", "no_such_flag"),
-        ("--epochs=two", "epochs"),
-        ("--epsilon=-0.1", "epsilon"),
-        ("--attack_steps=0", "attack_steps"),
+        pytest.param("--epochs=two", "epochs", marks=pytest.mark.slow),
+        pytest.param("--epsilon=-0.1", "epsilon", marks=pytest.mark.slow),
+        pytest.param("--attack_steps=0", "attack_steps", marks=pytest.mark.slow),
         ("--radius=0", "radius"),
-        ("--dataset=mnist", "dataset"),
-        ("--method=foo", "method"),
-        ("--backbone=vgg", "backbone"),
+        pytest.param("--dataset=mnist", "dataset", marks=pytest.mark.slow),
+        pytest.param("--method=foo", "method", marks=pytest.mark.slow),
+        pytest.param("--backbone=vgg", "backbone", marks=pytest.mark.slow),
     ],
 )
 def test_bad_flags_fail_in_one_line_and_create_nothing(tmp_path, flag, needle):
@@ -97,6 +97,7 @@ def test_a_diverging_run_stops_naming_the_step_and_keeps_no_bad_checkpoint(tmp_p
     assert not (tmp_path / "run" / "results.json").exists()
 
 
+@pytest.mark.slow
 def test_cli_errors_for_run_directory_and_batch_size_leave_the_old_run_untouched(tmp_path):
     first = _train_cli(*TINY, "--method=standard", "--model_dir=run", cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]
