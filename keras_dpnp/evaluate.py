@@ -132,7 +132,17 @@ HELP_GROUPS = (
     ("model", ("model", "checkpoint")),
     (
         "attack",
-        ("suite", "epsilon", "norm", "step_size", "num_points", "restarts", "seed", "batch_size"),
+        (
+            "suite",
+            "epsilon",
+            "norm",
+            "step_size",
+            "num_points",
+            "autoattack_points",
+            "restarts",
+            "seed",
+            "batch_size",
+        ),
     ),
     (
         "data",
@@ -151,7 +161,7 @@ HELP_GROUPS = (
         "corruptions (--suite=full)",
         ("corruption_source", "corruption_cache", "corruptions", "severities"),
     ),
-    ("output", ("out",)),
+    ("output", ("out", "figure_format")),
 )
 
 

@@ -142,6 +142,8 @@ def test_full_suite_from_the_command_line(run_dir, tmp_path):
     assert list(results["corruptions"]["accuracy"]) == ["fog", "contrast"]
     assert results["corruptions"]["severities"] == [1, 5]
     assert results["geometry"]["anchors"] == "prototypes"
-    assert len(os.listdir(cache)) == 4
+    cached = sorted(os.listdir(cache))
+    assert len(cached) == 8  # four sets, each with its sha256 digest
+    assert all(f"{name}.sha256" in cached for name in cached if name.endswith(".npz"))
     for name in ("corruption_accuracy.png", "feature_embedding.png"):
         assert os.path.getsize(os.path.join(out, name)) > 1000

@@ -38,7 +38,7 @@ def test_trained_digits_model_predicts_like_keras(tmp_path):
         "--epochs=2",
         f"--model_dir={run_dir}",
     )
-    printed = run("export", f"--model={run_dir}", f"--out={out}", "--checkpoint=last")
+    printed = run("export", f"--model={run_dir}", f"--out={out}")  # the run's model
     assert "| onnx | model.onnx |" in printed
 
     images, labels = load_dataset("digits").test
@@ -54,7 +54,8 @@ def test_trained_digits_model_predicts_like_keras(tmp_path):
     ).splitlines()
     rows = [json.loads(line) for line in lines]
 
-    model = keras.saving.load_model(str(run_dir / "last.keras"))
+    results = json.loads((run_dir / "results.json").read_text())
+    model = keras.saving.load_model(str(run_dir / results["checkpoint"]["file"]))
     logits = np.asarray(model.predict(images.astype(np.float32) / 255, verbose=0))
     expected = np.argmax(logits, axis=1)
     assert [row["index"] for row in rows] == list(expected) + list(expected[:3])
@@ -66,6 +67,5 @@ def test_trained_digits_model_predicts_like_keras(tmp_path):
     assert np.mean(expected == labels) > 0.3
 
     metadata = json.loads((out / "metadata.json").read_text())
-    results = json.loads((run_dir / "results.json").read_text())
     assert metadata["robustness"]["test"]["pgd_accuracy"] == results["pgd_accuracy"]
     assert metadata["training"]["epsilon"] == pytest.approx(0.2)
