@@ -9,7 +9,8 @@ config is reused), and the table in `<model_dir>/comparison.{md,json,png}` (`--t
 renames them). `--suite=headline` (or another robustness suite) also evaluates each run's best
 checkpoint on the test split (clean, FGSM, PGD-20, CW∞, AutoAttack) and puts those columns in
 the table (`--autoattack_points=1000`: AutoAttack on a fixed subset of the test points);
-`--nofinal_test` trains for a choice made on validation only.
+`--nofinal_test` trains for a choice made on validation only. The table is rewritten after
+every run, so a long comparison that is interrupted keeps the rows it finished (marked partial).
 """
 
 import os
@@ -68,14 +69,20 @@ def main(argv):
         )
     if flags.FLAGS.autoattack_points and not flags.FLAGS.suite:
         cli.fail("--autoattack_points sets the AutoAttack of a --suite; add --suite=headline")
+    folder = base.run_dir
+
+    def write_table(rows):
+        pending = [run.config.name for run in runs[len(rows) :]]
+        return comparison.write_outputs(folder, rows, flags.FLAGS.table_name, pending)
+
     rows = comparison.run_all(
         runs,
         verbose=cli.verbose_value(),
         suite=flags.FLAGS.suite,
         autoattack_points=flags.FLAGS.autoattack_points,
+        on_finished=write_table,
     )
-    folder = base.run_dir
-    table = comparison.write_outputs(folder, rows, flags.FLAGS.table_name)
+    table = write_table(rows)
     print(table)
     print(f"comparison written to {os.path.join(folder, flags.FLAGS.table_name + '.md')}")
 

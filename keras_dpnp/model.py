@@ -226,6 +226,20 @@ class AdvDPNP(keras.Model):
             loss_scale=FLOAT16_ATTACK_LOSS_SCALE if float16 else 1.0,
         )
 
+    def inference_logits(self, images):
+        """`self(images, training=False)`, computed with each BatchNorm folded into the
+        convolution before it where the backbone allows it: the same function up to rounding,
+        with fewer kernels per forward and backward pass. The folded weights are derived from
+        the current variables on every call, so it stays right while the model trains.
+
+        Args:
+            images: [N, H, W, C] uint8 pixels or floats in [0, 1].
+
+        Returns:
+            Logits [N, K] in the head's compute dtype.
+        """
+        return self._inference_logits_function()(unit_range_pixels(images))
+
     def _inference_logits_function(self):
         """`self(images, training=False)`, with the BatchNorms folded into the convolutions
         when the backbone allows it (same function, fewer kernels; see `FoldedInference`)."""
@@ -356,3 +370,11 @@ class AdvDPNP(keras.Model):
                 form[key] = weights.pop(old_key)
         config.update(loss_weights=weights, loss_form=form)
         return cls(**config)
+
+
+def inference_function(model):
+    """The function images -> inference logits of `model`: `AdvDPNP.inference_logits` for our
+    models (BatchNorms folded), `model(images, training=False)` for any other Keras model."""
+    if isinstance(model, AdvDPNP):
+        return model.inference_logits
+    return lambda images: model(images, training=False)

@@ -4,6 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_dpnp.attacks.pgd import pgd
+from keras_dpnp.model import inference_function
 
 
 class NonFiniteLogitsError(ValueError):
@@ -39,7 +40,7 @@ def accuracy_under_pgd(model, dataset, attack=None):
     Returns a dict with `clean_accuracy`, `robust_accuracy` (or None) and `examples`.
     Raises `NonFiniteLogitsError` if the logits of any clean or attacked image are not finite.
     """
-    logits_fn = lambda images: model(images, training=False)  # noqa: E731
+    logits_fn = inference_function(model)
 
     @tf.function(reduce_retracing=True)
     def batch_counts(x, y):

@@ -20,6 +20,7 @@ from keras_dpnp import figures
 from keras_dpnp.attacks.pgd import PGDConfig, pgd
 from keras_dpnp.evaluation.geometry_embedding import EMBEDDING_POINTS, tsne_embedding
 from keras_dpnp.heads import PrototypeHead
+from keras_dpnp.model import inference_function
 
 SILHOUETTE_POINTS = 2000  # silhouette on a seeded sample beyond this many points (it is O(N²))
 PGD_STEPS = 20
@@ -184,9 +185,7 @@ def _pgd_images(model, images, labels, epsilon, norm, step_size, seed, batch_siz
     )
     seed_generator = keras.random.SeedGenerator(seed)
     craft = tf.function(
-        lambda x, y: pgd(
-            lambda t: model(t, training=False), x, y, config, seed_generator=seed_generator
-        ),
+        lambda x, y: pgd(inference_function(model), x, y, config, seed_generator=seed_generator),
         reduce_retracing=True,
     )
     return np.concatenate(

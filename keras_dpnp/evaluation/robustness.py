@@ -23,6 +23,7 @@ from keras_dpnp.attacks.square import square
 from keras_dpnp.data.image_files import ImageFiles
 from keras_dpnp.evaluation import corruptions, diagnostics, geometry
 from keras_dpnp.evaluation.accuracy import predicted_classes
+from keras_dpnp.model import inference_function
 
 PGD_STEPS = 20
 CW_LINF_STEPS = 30
@@ -112,12 +113,12 @@ class Evaluation:
     )
 
     def __post_init__(self):
-        model = self.model
+        forward = inference_function(self.model)
 
         def logits_fn(images):
             # The zero term keeps the input gradient connected: a model whose graph cuts it
             # (tf.round) then reads as "gradient exactly zero" instead of crashing the attacks.
-            return tf.cast(model(images, training=False), tf.float32) + 0.0 * tf.reduce_sum(images)
+            return tf.cast(forward(images), tf.float32) + 0.0 * tf.reduce_sum(images)
 
         self.logits_fn = logits_fn
         self.logits = tf.function(logits_fn, reduce_retracing=True)

@@ -83,12 +83,14 @@ def plan_runs(base, variants, seeds):
     return runs
 
 
-def run_all(runs, verbose="auto", suite=None, autoattack_points=None):
+def run_all(runs, verbose="auto", suite=None, autoattack_points=None, on_finished=None):
     """Trains each run (`train` reuses finished ones); returns [(run, results)].
 
     With a robustness `suite` (e.g. 'headline'), each run's best checkpoint is also evaluated on
     the test split and the report's accuracies are added to its results as `report`;
     `autoattack_points` runs its AutoAttack on that fixed subset of the test points.
+    `on_finished(rows)` is called after each run with the rows so far (e.g. to write the table
+    of a long comparison as it grows).
     """
     import keras
 
@@ -110,6 +112,8 @@ def run_all(runs, verbose="auto", suite=None, autoattack_points=None):
                 "report_points": {row["name"]: row["points"] for row in report["attacks"]},
             }
         rows.append((run, results))
+        if on_finished is not None:
+            on_finished(rows)
     return rows
 
 
@@ -309,10 +313,28 @@ def plot(summary, folder, stem="comparison"):
     return figures.save_figure(figure, folder, stem)[0]
 
 
-def write_outputs(folder, rows, table_name="comparison"):
-    """`<table_name>.{json,md,png}` in `folder`; returns the Markdown table."""
+def pending_note(pending, finished):
+    """The line a partial table ends with: how many runs are finished and which are still to
+    run (names), or "" when none is pending."""
+    if not pending:
+        return ""
+    return (
+        f"Partial: {finished} of {finished + len(pending)} runs finished; still to run: "
+        + ", ".join(pending)
+        + ". Rerun the same command to go on."
+    )
+
+
+def write_outputs(folder, rows, table_name="comparison", pending=()):
+    """`<table_name>.{json,md,png}` in `folder`; returns the Markdown table.
+
+    `pending` names the runs not finished yet; the Markdown table then says it is partial.
+    """
     summary = summarise(rows)
     table = markdown_table(summary)
+    note = pending_note(list(pending), len(rows))
+    if note:
+        table += "\n\n" + note
     path = os.path.join(folder, table_name)
     write_text(path + ".json", json.dumps(summary, indent=2) + "\n")
     write_text(path + ".md", table + "\n")

@@ -9,7 +9,7 @@ import tensorflow as tf
 from conftest import tiny_model
 from keras_dpnp.attacks.pgd import pgd
 from keras_dpnp.methods import prototype_losses
-from keras_dpnp.model import AdvDPNP
+from keras_dpnp.model import AdvDPNP, inference_function
 from keras_dpnp.training.run_dir import ModelLoadError, load_model
 
 
@@ -174,6 +174,29 @@ def test_training_attack_on_folded_batchnorm_matches_the_model_call(batch):
     plain = pgd(lambda images: model(images, training=False), x, y, model.attack_config)
     assert float(tf.reduce_max(tf.abs(folded - x))) == pytest.approx(0.15, abs=1e-6)
     np.testing.assert_array_equal(folded.numpy(), plain.numpy())
+
+
+def test_inference_logits_follow_the_weights_as_they_change(batch):
+    """The folded inference pass equals `model(x)` before and after the BatchNorm statistics
+    move, so evaluation and per-epoch validation can call it on a model that trains."""
+    x, _ = batch
+    model = tiny_model()
+    forward = tf.function(inference_function(model))
+    rng = np.random.default_rng(2)
+    for _ in range(2):
+        for layer in model.backbone.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.moving_mean.assign(rng.normal(0.0, 0.5, layer.moving_mean.shape))
+                layer.moving_variance.assign(rng.uniform(0.3, 2.0, layer.moving_variance.shape))
+        expected = model(x, training=False).numpy()
+        np.testing.assert_allclose(forward(x).numpy(), expected, atol=1e-5 * np.abs(expected).max())
+
+
+def test_inference_function_calls_any_other_model_in_inference_mode():
+    inputs = keras.Input((4,))
+    other = keras.Model(inputs, keras.layers.Dropout(0.9)(keras.layers.Dense(3)(inputs)))
+    x = np.ones((2, 4), np.float32)
+    np.testing.assert_array_equal(inference_function(other)(x), other(x, training=False))
 
 
 def test_a_model_config_written_before_loss_form_keeps_its_form():

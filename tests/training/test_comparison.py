@@ -166,3 +166,25 @@ def test_the_frontier_joins_each_methods_settings_in_order_of_robustness(tmp_pat
     assert [label for label, _, _ in points["pgd_at"]] == ["pgd_at"]
     comparison.plot(comparison.summarise(rows), str(tmp_path), "frontier")
     assert (tmp_path / "frontier.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_partial_table_names_the_runs_still_to_run(tmp_path):
+    rows = [_row("a", 0, 0.96, 0.50)]
+    table = comparison.write_outputs(str(tmp_path), rows, "t", pending=["cmp/a/seed1"])
+    assert table.endswith(
+        "Partial: 1 of 2 runs finished; still to run: cmp/a/seed1. Rerun the same command to go on."
+    )
+    assert (tmp_path / "t.md").read_text() == table + "\n"
+    assert "Partial" not in comparison.write_outputs(str(tmp_path), rows, "t")
+
+
+def test_run_all_hands_over_the_rows_after_every_run(tmp_path, monkeypatch):
+    from keras_dpnp.training import loop
+
+    runs = comparison.plan_runs(
+        TrainConfig(model_dir=str(tmp_path)), [comparison.Variant("a", {})], [0, 1]
+    )
+    monkeypatch.setattr(loop, "train", lambda config, verbose: {"seed": config.seed})
+    seen = []
+    rows = comparison.run_all(runs, on_finished=lambda so_far: seen.append(len(so_far)))
+    assert seen == [1, 2] and [results["seed"] for _, results in rows] == [0, 1]

@@ -18,6 +18,7 @@ from keras_dpnp.data.cifar10_corrupted import CORRUPTIONS, SEVERITIES
 from keras_dpnp.evaluation.accuracy import predicted_classes
 from keras_dpnp.evaluation.corruptions.generated import PARAMETER_SOURCE, cached_corruption
 from keras_dpnp.files import UnwritableError, check_writable
+from keras_dpnp.model import inference_function
 
 SOURCES = ("auto", "tfds", "generated")
 OFFICIAL_DATASET = "cifar10"
@@ -162,7 +163,7 @@ def corruption_accuracy(
     settings = (settings or CorruptionSettings()).resolved()
     if num_points is not None and num_points < 1:
         raise ValueError(f"num_points must be >= 1 (or None for all), got {num_points}")
-    predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    predict = tf.function(inference_function(model), reduce_retracing=True)
     started = time.perf_counter()
     entry = {
         "source": settings.source,
