@@ -27,7 +27,12 @@ flags.DEFINE_list(
     "--precision=auto picks here); default float32 and auto, plus mixed_float16 "
     "when there is a GPU.",
 )
-flags.DEFINE_list("steps", ["clean", "adv_dpnp", "pgd_at"], "Training steps to measure.")
+flags.DEFINE_list(
+    "steps",
+    ["clean", "adv_dpnp", "pgd_at"],
+    "Training steps to measure: clean (standard), adv_dpnp, pgd_at, and also trades, mart "
+    "and dpnp (without a PyTorch side).",
+)
 flags.DEFINE_integer("batch_size", 128, "Images per step.", lower_bound=1)
 flags.DEFINE_list(
     "image_shape",

@@ -47,7 +47,7 @@ def measure(case, threads, with_pytorch, repeats):
     ours, theirs = [], []
     for _ in range(repeats):
         ours.append(_run_isolated(case))
-        if with_pytorch:
+        if with_pytorch and case.step in training_step.PYTORCH_STEPS:
             theirs.append(training_step.run_pytorch_case(case, threads))
     row = training_step.with_median(ours)
     if theirs:

@@ -27,8 +27,17 @@ from keras_dpnp.methods import get_method
 from keras_dpnp.model import AdvDPNP
 from keras_dpnp.training import distribute
 
-STEPS = ("clean", "adv_dpnp", "pgd_at")
-STEP_METHODS = {"clean": "standard", "adv_dpnp": "adv_dpnp", "pgd_at": "pgd_at"}
+STEPS = ("clean", "adv_dpnp", "pgd_at", "trades", "mart", "dpnp")
+PYTORCH_STEPS = ("clean", "adv_dpnp", "pgd_at")  # the steps torch_steps.py writes
+CLEAN_STEPS = ("clean", "dpnp")
+STEP_METHODS = {
+    "clean": "standard",
+    "adv_dpnp": "adv_dpnp",
+    "pgd_at": "pgd_at",
+    "trades": "trades",
+    "mart": "mart",
+    "dpnp": "dpnp",
+}
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
 EPOCH_IMAGES = 50_000
@@ -37,15 +46,18 @@ EPOCH_IMAGES = 50_000
 def step_forward_passes(step, attack_steps):
     """A training step's cost in forward passes F (see the module docstring).
 
-    clean: forward + backward = 3F. pgd_at: `attack_steps` × (forward + input gradient) + 3F.
-    adv_dpnp: the attack's clean reference logits (F), `attack_steps` × 2F, and the clean and
-    adversarial branches (2 × 3F); the geometry logs reuse the clean branch's features.
+    clean, dpnp: forward + backward = 3F. pgd_at: `attack_steps` × (forward + input gradient)
+    + 3F. mart: the same attack, and the clean and adversarial branches (2 × 3F). adv_dpnp,
+    trades: the KL attack's clean reference logits (F), `attack_steps` × 2F, and the two
+    branches (2 × 3F); adv_dpnp's geometry logs reuse the clean branch's features.
     """
-    if step == "clean":
+    if step in CLEAN_STEPS:
         return 3
     if step == "pgd_at":
         return 2 * attack_steps + 3
-    if step == "adv_dpnp":
+    if step == "mart":
+        return 2 * attack_steps + 6
+    if step in ("adv_dpnp", "trades"):
         return 1 + 2 * attack_steps + 6
     raise ValueError(f"unknown step {step!r}; choose from {STEPS}")
 
@@ -182,7 +194,7 @@ def run_case(case):
     images_per_second = case.batch_size / seconds
     return {
         **dataclasses.asdict(case),
-        "attack": "none" if case.step == "clean" else f"PGD-{case.attack_steps}",
+        "attack": "none" if case.step in CLEAN_STEPS else f"PGD-{case.attack_steps}",
         "seconds_per_step": seconds,
         "cpu_seconds_per_step": cpu_seconds,
         "images_per_second": images_per_second,
@@ -249,7 +261,7 @@ def markdown_table(rows):
         "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
-        step = row["step"] if row["step"] == "clean" else f"{row['step']} {row['attack']}"
+        step = row["step"] if row["attack"] == "none" else f"{row['step']} {row['attack']}"
         torch_row = row.get("pytorch") or {}
         theirs = f"{torch_row['images_per_second']:.1f}" if torch_row else "—"
         ratio = f"{torch_row['ratio']:.2f}" if torch_row else "—"

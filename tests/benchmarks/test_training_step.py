@@ -47,8 +47,29 @@ def test_step_costs_in_forward_passes():
     assert training_step.step_forward_passes("clean", 10) == 3
     assert training_step.step_forward_passes("pgd_at", 10) == 23
     assert training_step.step_forward_passes("adv_dpnp", 10) == 27
-    with pytest.raises(ValueError, match="unknown step 'trades'"):
-        training_step.step_forward_passes("trades", 10)
+    assert training_step.step_forward_passes("trades", 10) == 27
+    assert training_step.step_forward_passes("mart", 10) == 26
+    assert training_step.step_forward_passes("dpnp", 10) == 3
+    with pytest.raises(ValueError, match="unknown step 'fgsm_at'"):
+        training_step.step_forward_passes("fgsm_at", 10)
+
+
+@pytest.mark.parametrize("step", ["trades", "mart", "dpnp"])
+def test_every_method_has_a_step_that_trains_it(step):
+    case = training_step.Case(
+        backbone="small_cnn",
+        step=step,
+        batch_size=4,
+        image_shape=(8, 8, 1),
+        width=0.25,
+        attack_steps=1,
+        timed_steps=1,
+        threads=1,
+    )
+    row = training_step.run_case(case)
+    assert row["step"] == step and row["images_per_second"] > 0
+    assert row["attack"] == ("none" if step == "dpnp" else "PGD-1")
+    assert row["retraces_after_first_step"] == 0
 
 
 def _run_tiny_bench(folder, *flags, pythonpath=ROOT):
