@@ -36,6 +36,7 @@ class AutoAttackResult:
     True where the point is classified correctly clean and after every stage. `stages`:
     `((stage name, robust accuracy after it), ...)` in running order. `robust_accuracy`: the
     final (worst case per point) accuracy, equal to the last stage's. `seconds`: wall time.
+    `stage_seconds`: the wall time of each stage, in the order of `stages`.
     """
 
     x_adv: np.ndarray
@@ -44,6 +45,7 @@ class AutoAttackResult:
     stages: tuple
     robust_accuracy: float
     seconds: float
+    stage_seconds: tuple
 
 
 def _classifier(logits_fn, image_shape, batch_size):
@@ -156,8 +158,9 @@ def autoattack(
             f"clean accuracy {clean_accuracy:.2%}"
         )
     x_adv = x.copy()
-    stages = []
+    stages, stage_seconds = [], []
     for name in VERSIONS[version]:
+        stage_started = time.perf_counter()
         index = np.flatnonzero(robust)
         if len(index):
             progress = _StageProgress(len(index)) if verbose else None
@@ -178,6 +181,7 @@ def autoattack(
             x_adv[index[broken]] = candidates[broken]
             robust[index[broken]] = False
         stages.append((name, float(robust.mean())))
+        stage_seconds.append(time.perf_counter() - stage_started)
         if verbose:
             print(
                 f"robust accuracy after {name}: {robust.mean():.2%} "
@@ -191,4 +195,5 @@ def autoattack(
         stages=tuple(stages),
         robust_accuracy=stages[-1][1],
         seconds=time.perf_counter() - started,
+        stage_seconds=tuple(stage_seconds),
     )

@@ -20,6 +20,8 @@ from keras_dpnp.attacks.pgd import PGDConfig, pgd
 from keras_dpnp.backbones import build_backbone
 from keras_dpnp.data import load_dataset
 from keras_dpnp.data.image_files import ImageFiles
+from keras_dpnp.evaluation.robustness import autoattack_subset
+from keras_dpnp.evaluation.run_report import attack_settings, training_attack
 from keras_dpnp.model import AdvDPNP
 from keras_dpnp.training.run_dir import check_fits_data, find_model, load_model
 
@@ -28,13 +30,15 @@ PGD_STEPS = 20
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Setup:
-    """A model and a batch of float32 images in [0, 1] with labels, attacked at `epsilon`."""
+    """A model and a batch of float32 images in [0, 1] with labels, attacked at `epsilon`
+    (PGD is L∞; AutoAttack uses `norm`)."""
 
     name: str
     model: keras.Model
     images: np.ndarray
     labels: np.ndarray
     epsilon: float
+    norm: str = "linf"
 
 
 def untrained_model(image_shape, seed):
@@ -69,9 +73,9 @@ def standard_setups(batch_size, seed, epsilon):
     ]
 
 
-def trained_setup(path, batch_size, dataset=None, epsilon=None):
-    """A trained model (run directory or `.keras` file) on its data set's test images, at
-    `epsilon` or else the run's training ε."""
+def _trained_model_and_test_split(path, dataset):
+    """(model source, model, data set name, test images as stored, test labels) of a trained
+    model (run directory or `.keras` file) on its data set, or on `dataset`."""
     source = find_model(path)
     dataset = dataset or (source.config.dataset if source.config else None)
     if dataset is None:
@@ -80,18 +84,46 @@ def trained_setup(path, batch_size, dataset=None, epsilon=None):
     same_data = source.config is not None and source.config.dataset == dataset
     splits = load_dataset(dataset, **(source.config.data_options() if same_data else {}))
     check_fits_data(model, splits.info)
-    if epsilon is None:
-        epsilon = source.config.epsilon if source.config and source.config.epsilon > 0 else 8 / 255
-    images = splits.test[0][:batch_size]
+    return source, model, dataset, *splits.test
+
+
+def _float_images(images):
+    """uint8 images (in memory, or `ImageFiles` streamed from disk) as float32 in [0, 1]."""
     if isinstance(images, ImageFiles):
         images = images.decode()
+    return images.astype(np.float32) / 255
+
+
+def trained_setup(path, batch_size, dataset=None, epsilon=None):
+    """A trained model (run directory or `.keras` file) on its data set's test images, at
+    `epsilon` or else the run's training ε."""
+    source, model, dataset, images, labels = _trained_model_and_test_split(path, dataset)
+    if epsilon is None:
+        epsilon = source.config.epsilon if source.config and source.config.epsilon > 0 else 8 / 255
     return Setup(
         f"{source.model_path} on {dataset}",
         model,
-        images.astype(np.float32) / 255,
-        splits.test[1][:batch_size],
+        _float_images(images[:batch_size]),
+        labels[:batch_size],
         epsilon,
     )
+
+
+def autoattack_subset_setup(path, points, dataset=None, epsilon=None):
+    """A trained model on the test points that `evaluate --autoattack_points=points` attacks.
+
+    The points are `robustness.autoattack_subset` of the whole test split; ε and the norm are
+    evaluate's defaults (the training attack's) unless `epsilon` is given.
+
+    Returns:
+        (the `Setup`, the points' indices in the test split).
+    """
+    source, model, dataset, images, labels = _trained_model_and_test_split(path, dataset)
+    epsilon, norm, _ = attack_settings(training_attack(source, model), epsilon)
+    subset = autoattack_subset(len(labels), points)
+    name = f"{source.model_path} on {len(subset)} {dataset} test points"
+    setup = Setup(name, model, _float_images(images[subset]), labels[subset], epsilon, norm)
+    return setup, subset
 
 
 def images_per_second(attack, count, repeats):

@@ -88,6 +88,19 @@ def large_epsilon(norm, image_shape):
     return 0.5 * math.sqrt(float(np.prod(image_shape)))
 
 
+def attack_logits_fn(model):
+    """The function every attack of the suite calls: images -> `model`'s float32 logits in
+    inference mode (BatchNorms folded for our models, see `inference_function`)."""
+    forward = inference_function(model)
+
+    def logits_fn(images):
+        # The zero term keeps the input gradient connected: a model whose graph cuts it
+        # (tf.round) then reads as "gradient exactly zero" instead of crashing the attacks.
+        return tf.cast(forward(images), tf.float32) + 0.0 * tf.reduce_sum(images)
+
+    return logits_fn
+
+
 @dataclasses.dataclass
 class Evaluation:
     """The state the parts share: the model, the points, the attack settings, the results."""
@@ -113,15 +126,8 @@ class Evaluation:
     )
 
     def __post_init__(self):
-        forward = inference_function(self.model)
-
-        def logits_fn(images):
-            # The zero term keeps the input gradient connected: a model whose graph cuts it
-            # (tf.round) then reads as "gradient exactly zero" instead of crashing the attacks.
-            return tf.cast(forward(images), tf.float32) + 0.0 * tf.reduce_sum(images)
-
-        self.logits_fn = logits_fn
-        self.logits = tf.function(logits_fn, reduce_retracing=True)
+        self.logits_fn = attack_logits_fn(self.model)
+        self.logits = tf.function(self.logits_fn, reduce_retracing=True)
         self._crafters = {}
 
     def reseed(self, generator, attack):

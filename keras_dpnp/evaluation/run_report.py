@@ -26,6 +26,11 @@ def attack_settings(trained, epsilon=None, norm=None, step_size=None):
     return epsilon, norm, step_size
 
 
+def training_attack(source, model):
+    """The `PGDConfig` a model was trained with: its run's, else the model's own (None)."""
+    return source.config.train_attack() if source.config else getattr(model, "attack_config", None)
+
+
 def _dataset_of(source, dataset):
     if dataset or source.config:
         return dataset or source.config.dataset
@@ -84,8 +89,9 @@ def evaluate_model(
     model = load_model(source.model_path)
     splits = load_dataset(dataset, **data_options)
     check_fits_data(model, splits.info)
-    trained = config.train_attack() if config else getattr(model, "attack_config", None)
-    epsilon, norm, step_size = attack_settings(trained, epsilon, norm, step_size)
+    epsilon, norm, step_size = attack_settings(
+        training_attack(source, model), epsilon, norm, step_size
+    )
     results = robustness.evaluate_robustness(
         model,
         *splits.test,

@@ -36,7 +36,8 @@ def test_stage_accuracies_never_increase_and_the_last_is_final(standard_model, s
     assert result.robust_accuracy == accuracies[-1]
     assert result.robust_accuracy == pytest.approx(result.robust.mean())
     assert 0.0 < result.robust_accuracy < accuracies[0] < result.clean_accuracy
-    assert result.seconds > 0
+    assert len(result.stage_seconds) == 4 and min(result.stage_seconds) > 0
+    assert result.seconds > sum(result.stage_seconds)
 
 
 def test_adversarial_points_are_valid_and_reevaluate_as_reported(standard_model, standard_result):
