@@ -96,6 +96,27 @@ def define_verbose_flag():
     )
 
 
+def define_threads_flag():
+    """--threads: the size of TensorFlow's intra- and inter-op thread pools."""
+    flags.DEFINE_integer(
+        "threads",
+        0,
+        "TensorFlow's intra- and inter-op threads; 0: its defaults (every core). With "
+        "--shard, give each process a share of the cores (e.g. 1 each for 2 shards on 2 cores).",
+        lower_bound=0,
+    )
+
+
+def apply_threads(count):
+    """Sets TensorFlow's two thread pools to `count` threads (0 keeps its defaults); call it
+    before TensorFlow runs its first operation."""
+    if count:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(count)
+        tf.config.threading.set_inter_op_parallelism_threads(count)
+
+
 def verbose_value():
     """--verbose as `train` takes it: 'auto' or 0, 1, 2."""
     text = flags.FLAGS.verbose

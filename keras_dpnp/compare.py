@@ -11,6 +11,9 @@ checkpoint on the test split (clean, FGSM, PGD-20, CW∞, AutoAttack) and puts t
 the table (`--autoattack_points=1000`: AutoAttack on a fixed subset of the test points);
 `--nofinal_test` trains for a choice made on validation only. The table is rewritten after
 every run, so a long comparison that is interrupted keeps the rows it finished (marked partial).
+`--shard=0/2 --threads=1` and `--shard=1/2 --threads=1`, started side by side, split the runs
+between two processes (on a 2-core CPU two one-thread processes get more done than one with two
+threads); rerun without `--shard` afterwards to write the table.
 """
 
 import os
@@ -43,9 +46,21 @@ flags.DEFINE_integer(
     "points for every run), the other attacks on all; default: all points.",
     lower_bound=1,
 )
+flags.DEFINE_string(
+    "shard",
+    None,
+    "I/N: train and evaluate only every N-th run from the I-th, so N processes started with "
+    "0/N ... N-1/N share one comparison (with --threads); they write no table: rerun "
+    "without --shard once all are done (every run reused) to write it.",
+)
 cli.define_verbose_flag()
+cli.define_threads_flag()
 HELP_GROUPS = (
-    ("comparison", ("variant", "seeds", "suite", "autoattack_points", "table_name", "verbose")),
+    (
+        "comparison",
+        ("variant", "seeds", "suite", "autoattack_points", "table_name", "verbose"),
+    ),
+    ("sharing the machine", ("shard", "threads")),
     *FLAG_TOPICS,
 )
 
@@ -60,6 +75,7 @@ def main(argv):
         variants = comparison.parse_variants(flags.FLAGS.variant or [f"{base.method}:"])
         seeds = [int(seed) for seed in flags.FLAGS.seeds]
         runs = comparison.plan_runs(base, variants, seeds)
+        shard = comparison.parse_shard(flags.FLAGS.shard)
     except ValueError as error:
         cli.fail(str(error))
     if flags.FLAGS.suite and not base.final_test:
@@ -69,6 +85,7 @@ def main(argv):
         )
     if flags.FLAGS.autoattack_points and not flags.FLAGS.suite:
         cli.fail("--autoattack_points sets the AutoAttack of a --suite; add --suite=headline")
+    cli.apply_threads(flags.FLAGS.threads)
     folder = base.run_dir
 
     def write_table(rows):
@@ -76,12 +93,19 @@ def main(argv):
         return comparison.write_outputs(folder, rows, flags.FLAGS.table_name, pending)
 
     rows = comparison.run_all(
-        runs,
+        comparison.shard_of(runs, shard),
         verbose=cli.verbose_value(),
         suite=flags.FLAGS.suite,
         autoattack_points=flags.FLAGS.autoattack_points,
-        on_finished=write_table,
+        on_finished=None if shard else write_table,
     )
+    if shard:
+        print(
+            f"shard {flags.FLAGS.shard}: {len(rows)} of {len(runs)} runs done; once every "
+            "shard has finished, rerun the command without --shard (every run is reused) to "
+            "write the table"
+        )
+        return
     table = write_table(rows)
     print(table)
     print(f"comparison written to {os.path.join(folder, flags.FLAGS.table_name + '.md')}")

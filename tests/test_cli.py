@@ -123,7 +123,7 @@ def test_train_help_groups_its_flags_with_defaults_as_a_person_writes_them():
 @pytest.mark.parametrize(
     "module,groups",
     [
-        ("keras_dpnp.compare", ["comparison", *TRAIN_GROUPS]),
+        ("keras_dpnp.compare", ["comparison", "sharing the machine", *TRAIN_GROUPS]),
         (
             "keras_dpnp.evaluate",
             ["model", "attack", "data", "corruptions (--suite=full)", "output"],
@@ -135,3 +135,21 @@ def test_every_command_has_a_grouped_help_page(module, groups):
     page = _help(module)
     assert _groups(page) == groups
     assert "--model" in page or "--variant" in page
+
+
+def test_threads_are_set_in_the_process_before_tensorflow_runs():
+    script = (
+        "from keras_dpnp import cli; cli.apply_threads(1); import tensorflow as tf; "
+        "tf.constant(1.0) + 1.0; "
+        "print(tf.config.threading.get_intra_op_parallelism_threads(), "
+        "tf.config.threading.get_inter_op_parallelism_threads())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["1", "1"]

@@ -83,6 +83,32 @@ def plan_runs(base, variants, seeds):
     return runs
 
 
+def parse_shard(text):
+    """`--shard=I/N` as (I, N), 0 <= I < N; None for an empty value. Raises ValueError."""
+    if not text:
+        return None
+    index, slash, count = text.partition("/")
+    try:
+        index, count = int(index), int(count)
+    except ValueError:
+        index = count = None
+    if not slash or index is None or not 0 <= index < count:
+        raise ValueError(
+            f"--shard={text}: give I/N with 0 <= I < N, e.g. --shard=0/2 and --shard=1/2 "
+            "for two processes"
+        )
+    return index, count
+
+
+def shard_of(runs, shard):
+    """The runs one process of a sharded comparison trains: every N-th from the I-th, so
+    each shard gets a similar mix of methods; all of them for `shard` None."""
+    if shard is None:
+        return list(runs)
+    index, count = shard
+    return list(runs)[index::count]
+
+
 def run_all(runs, verbose="auto", suite=None, autoattack_points=None, on_finished=None):
     """Trains each run (`train` reuses finished ones); returns [(run, results)].
 

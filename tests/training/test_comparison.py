@@ -188,3 +188,14 @@ def test_run_all_hands_over_the_rows_after_every_run(tmp_path, monkeypatch):
     seen = []
     rows = comparison.run_all(runs, on_finished=lambda so_far: seen.append(len(so_far)))
     assert seen == [1, 2] and [results["seed"] for _, results in rows] == [0, 1]
+
+
+def test_shards_split_the_runs_between_processes_and_bad_ones_say_how():
+    assert comparison.parse_shard("1/3") == (1, 3) and comparison.parse_shard(None) is None
+    runs = list(range(7))
+    shards = [comparison.shard_of(runs, (index, 3)) for index in range(3)]
+    assert shards == [[0, 3, 6], [1, 4], [2, 5]]
+    assert comparison.shard_of(runs, None) == runs
+    for text in ("2/2", "1", "a/b", "-1/2", "0/0"):
+        with pytest.raises(ValueError, match=f"--shard={text}: give I/N with 0 <= I < N"):
+            comparison.parse_shard(text)
