@@ -94,6 +94,7 @@ def _bench(*args, cwd):
     )
 
 
+@pytest.mark.slow
 def test_reference_without_a_model_is_one_line(tmp_path):
     result = _bench("--reference", cwd=tmp_path)
     assert result.returncode == 1 and "Traceback" not in result.stderr
