@@ -13,7 +13,7 @@ the table (`--autoattack_points=1000`: AutoAttack on a fixed subset of the test 
 every run, so a long comparison that is interrupted keeps the rows it finished (marked partial).
 `--shard=0/2 --threads=1` and `--shard=1/2 --threads=1`, started side by side, split the runs
 between two processes (on a 2-core CPU two one-thread processes get more done than one with two
-threads); rerun without `--shard` afterwards to write the table.
+threads); each writes the table of every run finished so far, whichever shard ran it.
 """
 
 import os
@@ -50,8 +50,8 @@ flags.DEFINE_string(
     "shard",
     None,
     "I/N: train and evaluate only every N-th run from the I-th, so N processes started with "
-    "0/N ... N-1/N share one comparison (with --threads); they write no table: rerun "
-    "without --shard once all are done (every run reused) to write it.",
+    "0/N ... N-1/N share one comparison (with --threads); each rewrites the table of every "
+    "finished run, its own and the other shards', after each of its runs.",
 )
 cli.define_verbose_flag()
 cli.define_threads_flag()
@@ -88,24 +88,22 @@ def main(argv):
     cli.apply_threads(flags.FLAGS.threads)
     folder = base.run_dir
 
+    suite, points = flags.FLAGS.suite, flags.FLAGS.autoattack_points
+
     def write_table(rows):
-        pending = [run.config.name for run in runs[len(rows) :]]
+        if shard:  # the other shards' finished runs belong in the table too
+            rows = comparison.finished_rows(runs, suite, points)
+        done = {run.config.name for run, _ in rows}
+        pending = [run.config.name for run in runs if run.config.name not in done]
         return comparison.write_outputs(folder, rows, flags.FLAGS.table_name, pending)
 
     rows = comparison.run_all(
         comparison.shard_of(runs, shard),
         verbose=cli.verbose_value(),
-        suite=flags.FLAGS.suite,
-        autoattack_points=flags.FLAGS.autoattack_points,
-        on_finished=None if shard else write_table,
+        suite=suite,
+        autoattack_points=points,
+        on_finished=write_table,
     )
-    if shard:
-        print(
-            f"shard {flags.FLAGS.shard}: {len(rows)} of {len(runs)} runs done; once every "
-            "shard has finished, rerun the command without --shard (every run is reused) to "
-            "write the table"
-        )
-        return
     table = write_table(rows)
     print(table)
     print(f"comparison written to {os.path.join(folder, flags.FLAGS.table_name + '.md')}")

@@ -7,7 +7,13 @@ from keras_dpnp.config import TrainConfig
 from keras_dpnp.evaluation import report, robustness
 from keras_dpnp.evaluation.corruptions import CorruptionSettings
 from keras_dpnp.files import check_writable
-from keras_dpnp.training.run_dir import ROBUSTNESS_FILE, check_fits_data, find_model, load_model
+from keras_dpnp.training.run_dir import (
+    ROBUSTNESS_FILE,
+    ModelLoadError,
+    check_fits_data,
+    find_model,
+    load_model,
+)
 
 
 def attack_settings(trained, epsilon=None, norm=None, step_size=None):
@@ -128,9 +134,10 @@ def evaluate_run(
     AutoAttack on at least `autoattack_points` points, is returned as it is, so a comparison
     rerun reads each test set once.
     """
-    source = find_model(run_dir, checkpoint)
-    previous = source.run.read_json(ROBUSTNESS_FILE) if source.run else None
-    if previous and _same_evaluation(previous, suite, seed, source.model_path, autoattack_points):
+    previous = finished_report(
+        run_dir, suite, checkpoint=checkpoint, seed=seed, autoattack_points=autoattack_points
+    )
+    if previous is not None:
         return previous
     results, _, _ = evaluate_model(
         run_dir,
@@ -142,6 +149,21 @@ def evaluate_run(
         progress=progress,
     )
     return results
+
+
+def finished_report(
+    run_dir, suite="headline", *, checkpoint="best", seed=0, autoattack_points=None
+):
+    """The report `evaluate_run` would reuse for these settings, or None (also for a folder
+    without the checkpoint): reads, never runs."""
+    try:
+        source = find_model(run_dir, checkpoint)
+    except ModelLoadError:
+        return None
+    previous = source.run.read_json(ROBUSTNESS_FILE) if source.run else None
+    if previous and _same_evaluation(previous, suite, seed, source.model_path, autoattack_points):
+        return previous
+    return None
 
 
 def _same_evaluation(previous, suite, seed, model_path, autoattack_points):

@@ -132,14 +132,42 @@ def run_all(runs, verbose="auto", suite=None, autoattack_points=None, on_finishe
             report = evaluate_run(
                 run.config.run_dir, suite, seed=run.seed, autoattack_points=autoattack_points
             )
-            results = {
-                **results,
-                "report": {row["name"]: row["accuracy"] for row in report["attacks"]},
-                "report_points": {row["name"]: row["points"] for row in report["attacks"]},
-            }
+            results = _with_report(results, report)
         rows.append((run, results))
         if on_finished is not None:
             on_finished(rows)
+    return rows
+
+
+def _with_report(results, report):
+    """A run's results with its robustness report's accuracies and point counts added."""
+    return {
+        **results,
+        "report": {row["name"]: row["accuracy"] for row in report["attacks"]},
+        "report_points": {row["name"]: row["points"] for row in report["attacks"]},
+    }
+
+
+def finished_rows(runs, suite=None, autoattack_points=None):
+    """[(run, results)] of the runs already finished (and evaluated, with a `suite`), read from
+    their run directories without training or evaluating anything: the table of a comparison
+    that other processes (shards) are still running."""
+    from keras_dpnp.evaluation.run_report import finished_report
+    from keras_dpnp.training.run_dir import RunDir
+
+    rows = []
+    for run in runs:
+        results = RunDir(run.config.run_dir).finished_results(run.config)
+        if results is None:
+            continue
+        if suite and run.config.final_test:
+            report = finished_report(
+                run.config.run_dir, suite, seed=run.seed, autoattack_points=autoattack_points
+            )
+            if report is None:
+                continue
+            results = _with_report(results, report)
+        rows.append((run, results))
     return rows
 
 

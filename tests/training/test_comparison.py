@@ -199,3 +199,19 @@ def test_shards_split_the_runs_between_processes_and_bad_ones_say_how():
     for text in ("2/2", "1", "a/b", "-1/2", "0/0"):
         with pytest.raises(ValueError, match=f"--shard={text}: give I/N with 0 <= I < N"):
             comparison.parse_shard(text)
+
+
+def test_finished_rows_read_the_runs_on_disk_and_skip_unfinished_ones(tmp_path):
+    runs = comparison.plan_runs(
+        TrainConfig(model_dir=str(tmp_path)), [comparison.Variant("a", {})], [0, 1]
+    )
+    folder = runs[1].config.run_dir
+    os.makedirs(folder)
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        f.write(runs[1].config.to_json())
+    with open(os.path.join(folder, "results.json"), "w") as f:
+        json.dump({"clean_accuracy": 0.9}, f)
+    rows = comparison.finished_rows(runs)
+    assert [(run.seed, results) for run, results in rows] == [(1, {"clean_accuracy": 0.9})]
+    # With a suite, a finished run counts only once its report is written.
+    assert comparison.finished_rows(runs, suite="headline") == []
