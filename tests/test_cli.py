@@ -57,7 +57,12 @@ def test_a_number_flag_names_itself_and_keeps_its_module():
 
 
 # The benchmarks' float flags go through the same `define_number`; their runs are the slow ones.
-SLOW_ENTRY_POINTS = ("keras_dpnp.bench", "keras_dpnp.bench_attacks", "export.bench")
+SLOW_ENTRY_POINTS = (
+    "keras_dpnp.bench",
+    "keras_dpnp.bench_attacks",
+    "export.bench",
+    "keras_dpnp.compare",
+)
 
 
 @pytest.mark.parametrize(
@@ -137,6 +142,7 @@ def test_every_command_has_a_grouped_help_page(module, groups):
     assert "--model" in page or "--variant" in page
 
 
+@pytest.mark.slow
 def test_threads_are_set_in_the_process_before_tensorflow_runs():
     script = (
         "from keras_dpnp import cli; cli.apply_threads(1); import tensorflow as tf; "

@@ -88,7 +88,14 @@ def test_the_documents_quote_every_cli():
     } <= set(COMMANDS)
 
 
-@pytest.mark.parametrize("module", sorted(COMMANDS))
+# One TensorFlow start per command: the quick-start command in the default run, the rest slow.
+@pytest.mark.parametrize(
+    "module",
+    [
+        module if module == "keras_dpnp.train" else pytest.param(module, marks=pytest.mark.slow)
+        for module in sorted(COMMANDS)
+    ],
+)
 def test_quoted_commands_parse(module):
     commands = [args for _, args in COMMANDS[module]]
     done = subprocess.run(

@@ -126,6 +126,7 @@ def test_an_entry_point_turns_onednn_on_before_tensorflow_loads():
     assert _child("keras_dpnp.train") == ["1", "True"]
 
 
+@pytest.mark.slow
 @needs_avx2
 def test_an_entry_point_keeps_the_users_own_onednn_setting():
     assert _child("keras_dpnp.train", TF_ENABLE_ONEDNN_OPTS="0") == ["0", "False"]
@@ -168,6 +169,7 @@ raise RuntimeError("the traceback gets through")
 """
 
 
+@pytest.mark.slow
 def test_an_entry_point_drops_the_known_noise_and_nothing_else():
     result = subprocess.run(
         [sys.executable, "-c", _NOISY_CHILD],

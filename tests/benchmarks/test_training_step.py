@@ -64,7 +64,6 @@ def test_every_method_has_a_step_that_trains_it(step):
         width=0.25,
         attack_steps=1,
         timed_steps=1,
-        threads=1,
     )
     row = training_step.run_case(case)
     assert row["step"] == step and row["images_per_second"] > 0

@@ -178,6 +178,7 @@ def test_cli_trains_on_an_image_folder(tmp_path):
     assert (config["image_size"], config["max_in_memory_mb"]) == ("8", 0.0)
 
 
+@pytest.mark.slow
 def test_cli_names_the_bad_file_of_an_image_folder(tmp_path):
     for name in ("a", "b"):
         write_image(str(tmp_path / name / "x.png"), np.zeros((4, 4, 1)))
