@@ -9,8 +9,10 @@ config is reused), and the table in `<model_dir>/comparison.{md,json,png}` (`--t
 renames them). `--suite=headline` (or another robustness suite) also evaluates each run's best
 checkpoint on the test split (clean, FGSM, PGD-20, CW∞, AutoAttack) and puts those columns in
 the table (`--autoattack_points=1000`: AutoAttack on a fixed subset of the test points);
-`--nofinal_test` trains for a choice made on validation only. The table is rewritten after
-every run, so a long comparison that is interrupted keeps the rows it finished (marked partial).
+`--nofinal_test` trains for a choice made on validation only, and `--choose_among=a+b+c` names
+the choice among tuning trials by the validation rule of `training/selection.py`. The table is
+rewritten after every run, so a long comparison that is interrupted keeps the rows it finished
+(marked partial).
 `--shard=0/2 --threads=1` and `--shard=1/2 --threads=1`, started side by side, split the runs
 between two processes (on a 2-core CPU two one-thread processes get more done than one with two
 threads); each writes the table of every run finished so far, whichever shard ran it.
@@ -53,12 +55,27 @@ flags.DEFINE_string(
     "0/N ... N-1/N share one comparison (with --threads); each rewrites the table of every "
     "finished run, its own and the other shards', after each of its runs.",
 )
+flags.DEFINE_multi_string(
+    "choose_among",
+    [],
+    "label+label+...: tuning trials (e.g. one method at several β) to choose among on "
+    "validation only; the table names the choice (highest val PGD %, ties within 0.5 points: "
+    "higher val clean %). Repeat for each group.",
+)
 cli.define_verbose_flag()
 cli.define_threads_flag()
 HELP_GROUPS = (
     (
         "comparison",
-        ("variant", "seeds", "suite", "autoattack_points", "table_name", "verbose"),
+        (
+            "variant",
+            "seeds",
+            "suite",
+            "autoattack_points",
+            "choose_among",
+            "table_name",
+            "verbose",
+        ),
     ),
     ("sharing the machine", ("shard", "threads")),
     *FLAG_TOPICS,
@@ -68,7 +85,7 @@ HELP_GROUPS = (
 def main(argv):
     if len(argv) > 1:
         cli.fail(f"unexpected arguments {argv[1:]}; every option is a --flag")
-    from keras_dpnp.training import comparison
+    from keras_dpnp.training import comparison, selection
 
     try:
         base = config_from_flags(flags.FLAGS)
@@ -76,6 +93,9 @@ def main(argv):
         seeds = [int(seed) for seed in flags.FLAGS.seeds]
         runs = comparison.plan_runs(base, variants, seeds)
         shard = comparison.parse_shard(flags.FLAGS.shard)
+        trial_groups = selection.parse_trial_groups(
+            flags.FLAGS.choose_among, [variant.label for variant in variants]
+        )
     except ValueError as error:
         cli.fail(str(error))
     if flags.FLAGS.suite and not base.final_test:
@@ -95,7 +115,7 @@ def main(argv):
             rows = comparison.finished_rows(runs, suite, points)
         done = {run.config.name for run, _ in rows}
         pending = [run.config.name for run in runs if run.config.name not in done]
-        return comparison.write_outputs(folder, rows, flags.FLAGS.table_name, pending)
+        return comparison.write_outputs(folder, rows, flags.FLAGS.table_name, pending, trial_groups)
 
     rows = comparison.run_all(
         comparison.shard_of(runs, shard),

@@ -10,6 +10,7 @@ import numpy as np
 from keras_dpnp import figures
 from keras_dpnp.config import TrainConfig
 from keras_dpnp.files import write_text
+from keras_dpnp.training import selection
 from keras_dpnp.training.run_dir import recorded_checkpoint
 
 GEOMETRY_COLUMNS = ("proto_max_cos", "align_ratio", "feature_norm")
@@ -379,13 +380,18 @@ def pending_note(pending, finished):
     )
 
 
-def write_outputs(folder, rows, table_name="comparison", pending=()):
+def write_outputs(folder, rows, table_name="comparison", pending=(), trial_groups=()):
     """`<table_name>.{json,md,png}` in `folder`; returns the Markdown table.
 
     `pending` names the runs not finished yet; the Markdown table then says it is partial.
+    `trial_groups` (tuples of variant labels) get the choice among them on validation
+    (`selection.choose`) below the table.
     """
     summary = summarise(rows)
     table = markdown_table(summary)
+    choices = selection.choices_markdown(trial_groups, summary)
+    if choices:
+        table += "\n\n" + choices
     note = pending_note(list(pending), len(rows))
     if note:
         table += "\n\n" + note

@@ -215,3 +215,11 @@ def test_finished_rows_read_the_runs_on_disk_and_skip_unfinished_ones(tmp_path):
     assert [(run.seed, results) for run, results in rows] == [(1, {"clean_accuracy": 0.9})]
     # With a suite, a finished run counts only once its report is written.
     assert comparison.finished_rows(runs, suite="headline") == []
+
+
+def test_the_table_ends_with_the_choice_among_trials(tmp_path):
+    rows = [_row("t1", 0, 0.96, 0.50), _row("t3", 0, 0.95, 0.55)]
+    rows[0][1]["validation"]["pgd_accuracy"] = 0.62
+    rows[1][1]["validation"] = {"clean_accuracy": 0.88, "pgd_accuracy": 0.64}
+    table = comparison.write_outputs(str(tmp_path), rows, "t", trial_groups=[("t1", "t3")])
+    assert table.endswith("- t1, t3: **t3** (val PGD 64.0 %, val clean 88.0 %)")
