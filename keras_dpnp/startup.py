@@ -23,6 +23,7 @@ error stream is lost, even when Python crashes.
 
 import atexit
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -56,16 +57,26 @@ ALWAYS_NOISE = (
     r"^To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler",
 )
 # The child that copies its input to its output, less the lines matching its arguments; it
-# ignores Ctrl-C so that it outlives the parent's traceback.
+# ignores Ctrl-C so that it outlives the parent's traceback. The parent's last write ends with
+# the marker line: the child then closes the acknowledgement pipe, so the parent knows its own
+# output is through even while a process it started (multiprocessing's resource tracker, say)
+# still holds the error stream open; the child goes on copying until the last writer is gone.
 _FILTER_PROGRAM = """
-import re, signal, sys
+import os, re, signal, sys
 signal.signal(signal.SIGINT, signal.SIG_IGN)
-noise = re.compile("|".join(sys.argv[1:]).encode())
+marker, acknowledge = sys.argv[1].encode() + b"\\n", int(sys.argv[2])
+noise = re.compile("|".join(sys.argv[3:]).encode())
 for line in sys.stdin.buffer:
-    if not noise.search(line):
+    last = line.endswith(marker)
+    line = line[: -len(marker)] if last else line
+    if line and not noise.search(line):
         sys.stdout.buffer.write(line)
         sys.stdout.buffer.flush()
+    if last:
+        os.close(acknowledge)
 """
+# How long the parent waits at exit for the filter to copy its last lines.
+_DRAIN_SECONDS = 10
 # What `prepare_entry_point` set in this process (reported by the banner and the benchmark).
 applied_settings = {}
 
@@ -116,21 +127,30 @@ def noise_patterns(nvidia_driver_loaded):
 
 def filter_stderr(patterns):
     """Routes file descriptor 2 through a child process that drops the lines matching any of
-    `patterns`; at exit the original error stream comes back and the child drains."""
+    `patterns`; at exit the original error stream comes back once the child has copied all
+    this process wrote."""
     saved = os.dup(2)
+    acknowledged, acknowledge = os.pipe()
+    marker = f"keras_dpnp-stderr-done-{os.getpid()}-{os.urandom(8).hex()}"
     child = subprocess.Popen(
-        [sys.executable, "-c", _FILTER_PROGRAM, *patterns],
+        [sys.executable, "-c", _FILTER_PROGRAM, marker, str(acknowledge), *patterns],
         stdin=subprocess.PIPE,
         stdout=saved,
+        pass_fds=(acknowledge,),
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
+    os.close(acknowledge)
     os.dup2(child.stdin.fileno(), 2)
     child.stdin.close()
 
     def restore():
         sys.stderr.flush()
+        try:
+            os.write(2, f"{marker}\n".encode())
+        except OSError:  # the child is gone; nothing to wait for
+            pass
         os.dup2(saved, 2)
-        child.wait(timeout=10)
+        select.select([acknowledged], [], [], _DRAIN_SECONDS)
 
     atexit.register(restore)
 

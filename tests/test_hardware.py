@@ -189,3 +189,36 @@ def test_an_entry_point_drops_the_known_noise_and_nothing_else():
 def test_the_cuda_start_up_notes_are_noise_only_without_an_nvidia_driver():
     assert startup.CPU_ONLY_NOISE[0] in startup.noise_patterns(nvidia_driver_loaded=False)
     assert set(startup.noise_patterns(True)) == set(startup.ALWAYS_NOISE)
+
+
+# The filter set up in a process that then starts a longer-lived one holding the error stream
+# (as multiprocessing's resource tracker does) and exits. The package is stubbed so that the
+# child imports `keras_dpnp.startup` without TensorFlow.
+_FILTERED_CHILD = """
+import os, subprocess, sys, types
+package = types.ModuleType("keras_dpnp")
+package.__path__ = [os.path.join({root!r}, "keras_dpnp")]
+sys.modules["keras_dpnp"] = package
+from keras_dpnp import startup
+startup.filter_stderr([r"drop me"])
+holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+print(holder.pid, flush=True)
+os.write(2, b"drop me: noise\\n")
+os.write(2, b"kept line\\n")
+os.write(2, b"partial line without its newline")
+"""
+
+
+def test_the_filter_hands_the_error_stream_back_while_a_child_still_holds_it(tmp_path):
+    out, err = tmp_path / "out", tmp_path / "err"
+    with open(out, "w") as stdout, open(err, "w") as stderr:
+        child = subprocess.Popen(
+            [sys.executable, "-c", _FILTERED_CHILD.format(root=ROOT)],
+            stdout=stdout,
+            stderr=stderr,
+        )
+        returncode = child.wait(timeout=120)
+    holder = int(out.read_text().split()[0])
+    os.kill(holder, 9)
+    assert returncode == 0
+    assert err.read_text() == "kept line\npartial line without its newline"
