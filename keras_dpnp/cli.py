@@ -101,8 +101,9 @@ def define_threads_flag():
     flags.DEFINE_integer(
         "threads",
         0,
-        "TensorFlow's intra- and inter-op threads; 0: its defaults (every core). With "
-        "--shard, give each process a share of the cores (e.g. 1 each for 2 shards on 2 cores).",
+        "TensorFlow's intra- and inter-op threads; 0: its defaults (every core). Give each "
+        "of several processes sharing a machine its share of the cores (e.g. 1 each for two "
+        "--shard processes on 2 cores).",
         lower_bound=0,
     )
 

@@ -128,6 +128,7 @@ flags.DEFINE_list(
 )
 flags.DEFINE_list("severities", None, "Comma-separated subset of severities 1..5; default: all.")
 flags.mark_flag_as_required("model")
+cli.define_threads_flag()
 HELP_GROUPS = (
     ("model", ("model", "checkpoint")),
     (
@@ -162,6 +163,7 @@ HELP_GROUPS = (
         ("corruption_source", "corruption_cache", "corruptions", "severities"),
     ),
     ("output", ("out", "figure_format")),
+    ("sharing the machine", ("threads",)),
 )
 
 
@@ -208,6 +210,7 @@ def main(argv):
     from keras_dpnp.training.run_dir import ModelLoadError
 
     f = flags.FLAGS
+    cli.apply_threads(f.threads)
     try:
         _, markdown, paths = evaluate_model(
             f.model,

@@ -131,7 +131,14 @@ def test_train_help_groups_its_flags_with_defaults_as_a_person_writes_them():
         ("keras_dpnp.compare", ["comparison", "sharing the machine", *TRAIN_GROUPS]),
         (
             "keras_dpnp.evaluate",
-            ["model", "attack", "data", "corruptions (--suite=full)", "output"],
+            [
+                "model",
+                "attack",
+                "data",
+                "corruptions (--suite=full)",
+                "output",
+                "sharing the machine",
+            ],
         ),
         ("export", ["model", "output"]),
     ],
