@@ -3,6 +3,7 @@
 from keras import layers
 
 from keras_dpnp.backbones.fused_batch_norm import FusedBatchNormalization
+from keras_dpnp.backbones.symmetric_conv import SymmetricPaddingConv2D
 
 
 def scaled_width(channels, width):
@@ -17,24 +18,16 @@ def conv2d(x, filters, kernel_size, name, strides=1):
 
     The output keeps `ceil(size / strides)` pixels like `padding="same"`.
     """
+    options = dict(use_bias=False, kernel_initializer="he_normal", name=name)
     if strides > 1 and kernel_size > 1:
         # TF's "same" pads strided convolutions only at the bottom/right, which
         # shifts the sampling grid half a pixel away from a strided 1x1
         # shortcut; symmetric padding keeps both branches aligned, as in
         # PyTorch.
-        x = layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
-        padding = "valid"
-    else:
-        padding = "same"
-    return layers.Conv2D(
-        filters,
-        kernel_size,
-        strides=strides,
-        padding=padding,
-        use_bias=False,
-        kernel_initializer="he_normal",
-        name=name,
-    )(x)
+        return SymmetricPaddingConv2D(
+            filters, kernel_size, strides=strides, pad=kernel_size // 2, **options
+        )(x)
+    return layers.Conv2D(filters, kernel_size, strides=strides, padding="same", **options)(x)
 
 
 def batch_norm(x, name, sync=False):

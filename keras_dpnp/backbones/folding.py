@@ -18,6 +18,7 @@ import tensorflow as tf
 from keras_dpnp import compat
 from keras_dpnp.backbones import winograd
 from keras_dpnp.backbones.fused_batch_norm import FusedBatchNormalization
+from keras_dpnp.backbones.symmetric_conv import SymmetricPaddingConv2D
 
 # Output maps up to this many pixels, where oneDNN's direct float32 kernels fall behind.
 WINOGRAD_MAX_PIXELS = 16
@@ -50,7 +51,7 @@ def _graph(config):
 
 def _is_plain_conv(layer):
     return (
-        type(layer) is keras.layers.Conv2D
+        type(layer) in (keras.layers.Conv2D, SymmetricPaddingConv2D)
         and layer.data_format == "channels_last"
         and layer.groups == 1
         and layer.activation is keras.activations.linear
@@ -70,7 +71,8 @@ def _is_foldable_batchnorm(layer):
 def _winograd_suits(conv):
     _, height, width, _ = conv.input.shape
     return (
-        conv.compute_dtype == "float32"
+        type(conv) is keras.layers.Conv2D
+        and conv.compute_dtype == "float32"
         and winograd.applies(
             conv.kernel_size, conv.strides, conv.dilation_rate, conv.padding, height, width
         )
@@ -164,6 +166,8 @@ class FoldedInference:
     def _conv(conv, x, kernel, bias):
         if isinstance(kernel, winograd.Winograd3x3):
             y = kernel(x)
+        elif isinstance(conv, SymmetricPaddingConv2D):
+            y = conv.convolution_op(tf.cast(x, kernel.dtype), kernel)
         else:
             y = tf.nn.conv2d(
                 tf.cast(x, kernel.dtype),
