@@ -137,6 +137,7 @@ def test_installed_files_are_found_without_flags_and_flags_take_precedence(tmp_p
     assert len(load_dataset("fashion_mnist", manual_dir=str(manual)).train[1]) == 20
 
 
+@pytest.mark.slow
 def test_truncated_file_through_the_cli_is_one_line_naming_it(tmp_path):
     archives = tmp_path / "idx"
     archives.mkdir()

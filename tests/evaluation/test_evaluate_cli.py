@@ -113,6 +113,7 @@ def test_a_trained_run_directory_is_found_and_fits_its_data(run_dir, three_class
     check_fits_data(load_model(source.model_path), digits)
 
 
+@pytest.mark.slow
 def test_official_corruptions_of_another_data_set_are_a_one_line_error(run_dir):
     official = _evaluate(f"--model={run_dir}", "--suite=full", "--corruption_source=tfds")
     assert _last_error_line(official).endswith(

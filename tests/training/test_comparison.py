@@ -117,6 +117,7 @@ def test_the_summary_takes_the_report_columns_when_every_run_was_evaluated(tmp_p
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_cli_refuses_a_test_suite_on_runs_that_keep_the_test_set_unread(tmp_path):
     import subprocess
     import sys

@@ -73,7 +73,7 @@ def test_cli_trains_and_writes_the_run_directory(tmp_path):
         pytest.param("--epochs=two", "epochs", marks=pytest.mark.slow),
         pytest.param("--epsilon=-0.1", "epsilon", marks=pytest.mark.slow),
         pytest.param("--attack_steps=0", "attack_steps", marks=pytest.mark.slow),
-        ("--radius=0", "radius"),
+        pytest.param("--radius=0", "radius", marks=pytest.mark.slow),
         pytest.param("--dataset=mnist", "dataset", marks=pytest.mark.slow),
         pytest.param("--method=foo", "method", marks=pytest.mark.slow),
         pytest.param("--backbone=vgg", "backbone", marks=pytest.mark.slow),
@@ -150,6 +150,7 @@ def test_class_mean_prototypes_point_at_the_class_means_when_the_next_epoch_begi
             assert cosines.min() < 0.99
 
 
+@pytest.mark.slow
 def test_a_second_training_into_a_locked_run_is_refused_naming_the_holder(tmp_path):
     with lock_held_by_another_process(str(tmp_path / "run")) as pid:
         refused = _train_cli(*TINY, "--model_dir=run", cwd=tmp_path)

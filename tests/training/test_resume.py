@@ -213,6 +213,7 @@ def test_a_full_disk_at_the_unit_stops_cleanly_and_the_rerun_catches_up(
     _assert_same_run(whole_in_process, str(run))
 
 
+@pytest.mark.slow
 def test_a_full_disk_at_last_keras_keeps_the_previous_checkpoint(
     tmp_path, monkeypatch, whole_in_process
 ):
@@ -252,7 +253,10 @@ def stopped_after_two(tmp_path_factory):
     return folder
 
 
-@pytest.mark.parametrize("name,keep", [("variables.npz", 0.5), ("state.json", -1)])
+@pytest.mark.parametrize(
+    "name,keep",
+    [("variables.npz", 0.5), pytest.param("state.json", -1, marks=pytest.mark.slow)],
+)
 def test_a_truncated_latest_unit_falls_back_to_the_one_before(
     tmp_path, capsys, stopped_after_two, whole_in_process, name, keep
 ):
@@ -268,6 +272,7 @@ def test_a_truncated_latest_unit_falls_back_to_the_one_before(
     _assert_same_run(whole_in_process, str(tmp_path / "run"))
 
 
+@pytest.mark.slow
 def test_a_mirrored_run_stopped_at_its_unit_resumes(tmp_path, monkeypatch, capsys):
     config = _config(tmp_path, epochs=2, strategy="mirrored")
     _full_disk_at(monkeypatch, "epoch-0002")
