@@ -24,7 +24,6 @@ class SymmetricPaddingConv2D(keras.layers.Conv2D):
     """
 
     def __init__(self, filters, kernel_size, *, pad, **kwargs):
-        kwargs.pop("padding", None)
         if kwargs.get("data_format", "channels_last") != "channels_last":
             raise ValueError("SymmetricPaddingConv2D supports channels_last inputs only")
         super().__init__(filters, kernel_size, padding="valid", **kwargs)
