@@ -36,6 +36,8 @@ LR_SCHEDULES = ("cosine", "piecewise", "constant")
 # Weights whose default is K / r² (r: --radius), so they stay consistent when r changes:
 # {field: K}. Their flags take a number or a multiple of 1/r² such as `10/r2`.
 PER_RADIUS_SQUARED = {"align_weight": 10.0}
+# Fields that name a run without changing what it computes; `matches_saved` ignores them.
+RUN_LABEL_FIELDS = ("name", "model_dir")
 _PER_RADIUS_SQUARED_TEXT = re.compile(r"^\s*([0-9.eE+-]+)\s*/\s*r(?:2|²|\^2|\*\*2)\s*$")
 
 
@@ -400,13 +402,17 @@ class TrainConfig:
         Fields added to `TrainConfig` after that file was written take their defaults, which
         keep the earlier behaviour, so an older run still counts as the same run. Precisions are
         compared as resolved here: a run saved as float32 matches `auto` where auto picks float32.
-        The folder is the run, so `model_dir` (how its path was spelt) is not compared.
+        The folder is the run, so the fields that only name it (`RUN_LABEL_FIELDS`: how its
+        path was spelt, the name a flagfile or a comparison gave it) are not compared: two study
+        configs that share a run reuse it.
         """
         try:
             saved = TrainConfig.from_json(text)
         except (ValueError, TypeError):
             return False
-        saved = dataclasses.replace(saved, model_dir=self.model_dir)
+        saved = dataclasses.replace(
+            saved, **{field: getattr(self, field) for field in RUN_LABEL_FIELDS}
+        )
         return saved.with_resolved_precision() == self.with_resolved_precision()
 
     @classmethod

@@ -39,7 +39,7 @@ import time
 import keras
 import numpy as np
 
-from keras_dpnp.config import TrainConfig
+from keras_dpnp.config import RUN_LABEL_FIELDS, TrainConfig
 from keras_dpnp.files import atomic_path, write_text
 from keras_dpnp.training import epoch_state
 
@@ -80,7 +80,7 @@ def _config_differences(config, saved_text):
     changed = [
         f"--{key}={saved.get(key)!r} there, {value!r} now"
         for key, value in current.items()
-        if key in saved and saved[key] != value and key != "model_dir"
+        if key in saved and saved[key] != value and key not in RUN_LABEL_FIELDS
     ]
     unknown = sorted(set(saved) - set(current))
     return "; ".join(changed + [f"unknown setting {key!r}" for key in unknown]) or "?"

@@ -193,6 +193,18 @@ def test_every_spelling_of_one_folder_is_the_same_run(tmp_path, monkeypatch):
     assert os.listdir(tmp_path / "run") == ["config.json"]
 
 
+def test_a_run_reached_under_another_name_is_the_same_run(tmp_path):
+    # Two study configs (e.g. the tuning trials and the main comparison) name one shared run
+    # after their own flagfiles.
+    _prepare(tiny_config(tmp_path, name="fashion_mnist_tuning/pgd_at/seed0"))
+    (tmp_path / "run" / "results.json").write_text(json.dumps({"clean_accuracy": 0.5}))
+    other = tiny_config(tmp_path, name="fashion_mnist_compare/pgd_at/seed0")
+    assert RunDir(other.run_dir).finished_results(other) == {"clean_accuracy": 0.5}
+    _prepare(other)  # accepted: no "different config"
+    with pytest.raises(RunDirectoryError, match=r"\(--beta=6\.0 there, 1\.0 now\); pass"):
+        _prepare(tiny_config(tmp_path, name="a third name", beta=1.0))
+
+
 def test_a_second_writer_is_refused_naming_the_holder(tmp_path):
     with lock_held_by_another_process(str(tmp_path / "run")) as pid:
         with pytest.raises(

@@ -1,0 +1,65 @@
+"""The Fashion-MNIST study's three configs share their runs: a run directory that two of them
+plan holds one run, trained once and reused by the other."""
+
+import json
+import os
+import subprocess
+import sys
+
+from keras_dpnp.config import TrainConfig
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+STUDY = ("tuning", "compare", "frontier")
+PLANNER = r"""
+import json, sys
+from absl import flags
+import keras_dpnp.compare  # noqa: F401  (defines the comparison's flags)
+from keras_dpnp.config import config_from_flags
+from keras_dpnp.training import comparison
+
+plans = {}
+for path in sys.argv[1:]:
+    flags.FLAGS.unparse_flags()
+    argv = ["compare", f"--flagfile={path}"]
+    flags.FLAGS(argv)
+    base = config_from_flags(flags.FLAGS, argv=argv)
+    variants = comparison.parse_variants(flags.FLAGS.variant)
+    runs = comparison.plan_runs(base, variants, [int(seed) for seed in flags.FLAGS.seeds])
+    plans[path] = {
+        "table": flags.FLAGS.table_name,
+        "suite": flags.FLAGS.suite,
+        "points": flags.FLAGS.autoattack_points,
+        "runs": {run.config.model_dir: run.config.to_json() for run in runs},
+    }
+print(json.dumps(plans))
+"""
+
+
+def _plans():
+    paths = [f"configs/fashion_mnist_{name}.cfg" for name in STUDY]
+    done = subprocess.run(
+        [sys.executable, "-c", PLANNER, *paths],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    plans = json.loads(done.stdout.strip().splitlines()[-1])
+    return dict(zip(STUDY, (plans[path] for path in paths), strict=True))
+
+
+def test_each_shared_run_directory_is_one_run_and_only_the_frontier_evaluates_part_one():
+    plans = _plans()
+    tuning, compare, frontier = (plans[name] for name in STUDY)
+    assert (tuning["suite"], frontier["suite"], compare["suite"]) == (None, "headline", "headline")
+    assert (frontier["points"], compare["points"]) == (500, 1000)
+    assert (tuning["table"], frontier["table"]) == ("tuning", "frontier")
+    assert frontier["runs"].keys() == tuning["runs"].keys()
+    shared = compare["runs"].keys() & tuning["runs"].keys()
+    assert "runs/fashion_mnist_study/pgd_at/seed0" in shared
+    assert len(shared) == 4  # seed 0 of pgd_at and of the three chosen β settings
+    for first, second in ((tuning, frontier), (tuning, compare)):
+        for run_dir in first["runs"].keys() & second["runs"].keys():
+            saved = first["runs"][run_dir]
+            assert TrainConfig.from_json(second["runs"][run_dir]).matches_saved(saved), run_dir
