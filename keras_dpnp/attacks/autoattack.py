@@ -102,8 +102,8 @@ def _stage(name, logits_fn, x, y, *, epsilon, norm, seed, batch_size, num_target
 
 
 class _StageProgress:
-    """A progress bar over a stage's points: a point is done once fooled, or once a targeted
-    stage's last target pass has attacked it."""
+    """A progress bar over a stage's points, counting the work done in points (a targeted
+    stage's point is a ninth done after one of its nine target passes)."""
 
     def __init__(self, points):
         self.bar = keras.utils.Progbar(points, unit_name="point")
@@ -111,7 +111,8 @@ class _StageProgress:
 
     def __call__(self, points):
         self.done += points
-        self.bar.update(self.done)
+        # Rounded so that the passes' fractions add up to the exact total and the bar ends.
+        self.bar.update(round(self.done, 6))
 
 
 def autoattack(

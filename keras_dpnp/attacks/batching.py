@@ -80,8 +80,9 @@ def run_on_unfooled(run_batch, x, y, *, ranks, seed, batch_size, progress=None):
     One pass per entry of `ranks` (the target ranks of a targeted attack; `[0]` for an
     untargeted one), each over batches of the points every earlier pass left unfooled.
     Returns the attacked images and the fooled mask. `progress(points)` is called after
-    every batch with the points it finished (fooled, or on the last pass attacked by every
-    pass), so the calls add up to `len(x)`.
+    every batch with the work it did, counted in points: each point is one pass per rank, done
+    when attacked or skipped for being fooled earlier, so the calls add up to `len(x)` and a
+    progress bar's estimate of the time left stays linear in a targeted attack's many passes.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -89,7 +90,6 @@ def run_on_unfooled(run_batch, x, y, *, ranks, seed, batch_size, progress=None):
     fooled = np.zeros(len(x), dtype=bool)
     ranks = list(ranks)
     for pass_index, rank in enumerate(ranks):
-        last_pass = pass_index == len(ranks) - 1
         active = np.flatnonzero(~fooled)
         for start in range(0, len(active), batch_size):
             index = active[start : start + batch_size]
@@ -103,5 +103,6 @@ def run_on_unfooled(run_batch, x, y, *, ranks, seed, batch_size, progress=None):
             x_out[index] = images.numpy()
             fooled[index] = hit.numpy()
             if progress is not None:
-                progress(len(index) if last_pass else int(fooled[index].sum()))
+                skipped_later = int(fooled[index].sum()) * (len(ranks) - 1 - pass_index)
+                progress((len(index) + skipped_later) / len(ranks))
     return x_out, fooled

@@ -48,6 +48,22 @@ def test_each_pass_attacks_only_the_points_still_unfooled():
         run_batch, x, y, ranks=[0, 1], seed=0, batch_size=4, progress=seen.append
     )
     assert calls == [(0, [0, 1, 2, 3]), (0, [4, 5]), (1, [1, 3, 5])]
-    assert fooled.all() and (out == -1).all() and seen == [2, 1, 3]  # points finished
+    assert fooled.all() and (out == -1).all()
+    # Work in points: (attacked + fooled × passes left) / passes; 2 + 1 of 6 fooled at rank 0.
+    assert seen == [3.0, 1.5, 1.5]
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         run_on_unfooled(run_batch, x, y, ranks=[0], seed=0, batch_size=0)
+
+
+def test_the_work_of_nine_target_passes_adds_up_to_the_points():
+    x = np.zeros((7, 1, 1, 1), np.float32)
+    y = np.zeros(7, np.int64)
+
+    def run_batch(images, labels, rank, seed):  # rank 3 fools the first point of each batch
+        hit = tf.logical_and(tf.equal(rank, 3), tf.range(tf.shape(images)[0]) == 0)
+        return images, hit
+
+    seen = []
+    run_on_unfooled(run_batch, x, y, ranks=range(1, 10), seed=0, batch_size=3, progress=seen.append)
+    assert seen[0] == pytest.approx(3 / 9)
+    assert round(sum(seen), 6) == 7
