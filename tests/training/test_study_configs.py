@@ -49,17 +49,20 @@ def _plans():
     return dict(zip(STUDY, (plans[path] for path in paths), strict=True))
 
 
-def test_each_shared_run_directory_is_one_run_and_only_the_frontier_evaluates_part_one():
+def test_each_shared_run_directory_is_one_run_and_the_frontier_holds_the_whole_study():
     plans = _plans()
     tuning, compare, frontier = (plans[name] for name in STUDY)
     assert (tuning["suite"], frontier["suite"], compare["suite"]) == (None, "headline", "headline")
     assert (frontier["points"], compare["points"]) == (500, 1000)
     assert (tuning["table"], frontier["table"]) == ("tuning", "frontier")
-    assert frontier["runs"].keys() == tuning["runs"].keys()
     shared = compare["runs"].keys() & tuning["runs"].keys()
     assert "runs/fashion_mnist_study/pgd_at/seed0" in shared
     assert len(shared) == 4  # seed 0 of pgd_at and of the three chosen β settings
-    for first, second in ((tuning, frontier), (tuning, compare)):
+    defences = {run_dir for run_dir in compare["runs"] if "/standard/" not in run_dir}
+    defences -= {run_dir for run_dir in compare["runs"] if "/dpnp/" in run_dir}
+    assert len(defences) == 12  # four defences × three seeds
+    assert frontier["runs"].keys() == tuning["runs"].keys() | defences
+    for first, second in ((tuning, frontier), (tuning, compare), (compare, frontier)):
         for run_dir in first["runs"].keys() & second["runs"].keys():
             saved = first["runs"][run_dir]
             assert TrainConfig.from_json(second["runs"][run_dir]).matches_saved(saved), run_dir
