@@ -1,6 +1,7 @@
 """Robustness report of a trained model on its test split (SPEC §5).
 
     python -m keras_dpnp.evaluate --model=runs/adv_dpnp [--suite=headline|quick|standard|full]
+    python -m keras_dpnp.evaluate --model=runs/adv_dpnp --suite=corruptions_geometry
     python -m keras_dpnp.evaluate --model=model.keras --dataset=digits --epsilon=0.2
 
 A run directory gives the data set, ε, norm and PGD step from its config.json and the model
@@ -36,11 +37,14 @@ flags.DEFINE_enum(
 flags.DEFINE_enum(
     "suite",
     "standard",
-    ["headline", "quick", "standard", "full"],
+    ["headline", "quick", "standard", "full", "corruptions_geometry"],
     "headline: clean, FGSM, PGD-20, CW∞, AutoAttack (a comparison's columns); "
     "quick: clean, FGSM, PGD-20, CW∞, ε sweep, diagnostics; standard: + AutoAttack, "
     "CW-L2, Square; full: + CW-L2 on every point, a finer sweep, the CIFAR-10-C "
-    "corruptions and the feature geometry.",
+    "corruptions and the feature geometry; corruptions_geometry: clean, the corruptions and "
+    "the geometry alone. A report already in the folder on the same model, points and "
+    "attack settings keeps what this suite does not measure, so corruptions_geometry "
+    "after headline gives one report with both.",
 )
 cli.define_number(
     "epsilon",

@@ -71,7 +71,18 @@ SUITES = {
         _STANDARD_PARTS + ("corruptions", "geometry", "diagnostics"),
         (0.125, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0),
     ),
+    # The paper's claims beyond attacks, to add to a run's headline report (see run_report).
+    "corruptions_geometry": SuiteSpec(("clean", "corruptions", "geometry"), ()),
 }
+
+
+def report_parts(report):
+    """The parts a robustness report holds: its `parts`, else those of its suite (a report
+    written before reports named their parts)."""
+    if "parts" in report:
+        return tuple(report["parts"])
+    spec = SUITES.get(report.get("suite"))
+    return spec.parts if spec else ()
 
 
 def attack_seed(seed, attack):
@@ -651,6 +662,7 @@ def evaluate_robustness(
     ev.results.update(
         {
             "suite": suite,
+            "parts": list(spec.parts),
             "norm": norm,
             "epsilon": float(epsilon),
             "step_size": ev.step_size,

@@ -1,6 +1,7 @@
 """The robustness report of a model file or a run directory, at the run's own ε, norm and step
 unless told otherwise."""
 
+import json
 import os
 
 from keras_dpnp.config import TrainConfig
@@ -74,7 +75,9 @@ def evaluate_model(
     `robustness.evaluate_robustness`).
     Writes the report into `out` (default: the run directory, or the file's folder), which is
     checked writable before anything is loaded (`UnwritableError` otherwise), each figure in
-    each of `figure_formats` (`png`, `pdf`, `svg`).
+    each of `figure_formats` (`png`, `pdf`, `svg`). A report already there on the same model
+    file, points and attack settings keeps what this suite does not measure
+    (`merged_report`): a headline report and a `corruptions_geometry` one make one report.
 
     Returns:
         (results, Markdown text, {kind: path written}).
@@ -114,8 +117,53 @@ def evaluate_model(
         progress=progress,
     )
     report.describe_source(results, source.model_path, model, splits, source.epoch())
-    markdown, paths = report.write_report(results, out or source.folder, figure_formats)
+    folder = out or source.folder
+    results = merged_report(_report_in(folder), results)
+    markdown, paths = report.write_report(results, folder, figure_formats)
     return results, markdown, paths
+
+
+# What makes two reports measurements of one evaluation (their parts may differ).
+_SAME_EVALUATION_KEYS = ("norm", "epsilon", "step_size", "points", "seed", "subset", "dataset")
+
+
+def _report_in(folder):
+    try:
+        with open(os.path.join(folder, report.JSON_NAME), encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None  # none there, or unreadable: the new report replaces it
+
+
+def _one_evaluation(previous, results):
+    same_model = all(
+        previous.get("model", {}).get(key) == results["model"][key] for key in ("path", "epoch")
+    )
+    return same_model and all(
+        previous.get(key) == results.get(key) for key in _SAME_EVALUATION_KEYS
+    )
+
+
+def merged_report(previous, results):
+    """`results` with what `previous` measured and `results` did not, when both measured the same
+    model file on the same points with the same attack settings; else `results` alone.
+
+    The newer value wins for every part both ran (attack rows by name); `suite` names both
+    suites, `parts` lists the parts of both, `seconds` adds up.
+    """
+    if not isinstance(previous, dict) or not _one_evaluation(previous, results):
+        return results
+    merged = {**previous, **results}
+    rows = {row["name"]: row for row in previous.get("attacks", [])}
+    rows.update({row["name"]: row for row in results["attacks"]})
+    merged["attacks"] = list(rows.values())
+    merged["parts"] = list(
+        dict.fromkeys(robustness.report_parts(previous) + tuple(results["parts"]))
+    )
+    suites = dict.fromkeys([*previous.get("suite", "").split(" + "), results["suite"]])
+    merged["suite"] = " + ".join(name for name in suites if name)
+    merged["seconds"] = round(previous.get("seconds", 0.0) + results["seconds"], 1)
+    return merged
 
 
 def evaluate_run(
@@ -130,9 +178,9 @@ def evaluate_run(
 ):
     """Evaluates a run's checkpoint on its test split; writes and returns the report dict.
 
-    A report already in the run directory for the same suite, seed and checkpoint file, with
-    AutoAttack on at least `autoattack_points` points, is returned as it is, so a comparison
-    rerun reads each test set once.
+    A report already in the run directory that holds every part of `suite`, for the same seed
+    and checkpoint file, with AutoAttack on at least `autoattack_points` points, is returned as
+    it is, so a comparison rerun reads each test set once.
     """
     previous = finished_report(
         run_dir, suite, checkpoint=checkpoint, seed=seed, autoattack_points=autoattack_points
@@ -167,10 +215,12 @@ def finished_report(
 
 
 def _same_evaluation(previous, suite, seed, model_path, autoattack_points):
-    wanted = (suite, seed, model_path)
-    found = (previous.get("suite"), previous.get("seed"), previous.get("model", {}).get("path"))
-    if found != wanted:
+    found = (previous.get("seed"), previous.get("model", {}).get("path"))
+    wanted_parts = robustness.SUITES[suite].parts
+    if found != (seed, model_path) or set(wanted_parts) - set(robustness.report_parts(previous)):
         return False
+    if "autoattack" not in wanted_parts:
+        return True
     # AutoAttack's subsets are nested, so a report on at least as many points answers.
     attacked = previous.get("autoattack", {}).get("points")
     evaluated = previous.get("points")

@@ -141,10 +141,14 @@ def run_all(runs, verbose="auto", suite=None, autoattack_points=None, on_finishe
 
 
 def _with_report(results, report):
-    """A run's results with its robustness report's accuracies and point counts added."""
+    """A run's results with its robustness report's accuracies (the mean corruption accuracy as
+    `mca` when the report measured it) and point counts added."""
+    accuracies = {row["name"]: row["accuracy"] for row in report["attacks"]}
+    if "corruptions" in report:
+        accuracies["mca"] = report["corruptions"]["mean_corruption_accuracy"]
     return {
         **results,
-        "report": {row["name"]: row["accuracy"] for row in report["attacks"]},
+        "report": accuracies,
         "report_points": {row["name"]: row["points"] for row in report["attacks"]},
     }
 
@@ -183,7 +187,12 @@ def _stats(values):
     }
 
 
-REPORT_COLUMNS = (("fgsm", "FGSM"), ("cw_linf", "CW∞"), ("autoattack", "AutoAttack"))
+REPORT_COLUMNS = (
+    ("fgsm", "FGSM"),
+    ("cw_linf", "CW∞"),
+    ("autoattack", "AutoAttack"),
+    ("mca", "mCA"),
+)
 
 
 def summarise(rows):
@@ -256,7 +265,7 @@ def markdown_table(summary):
     extra = [
         (name, title)
         for name, title in REPORT_COLUMNS
-        if any(f"{name}_accuracy" in entry for entry in summary.values())
+        if any(entry.get(f"{name}_accuracy") is not None for entry in summary.values())
     ]
     sizes = {entry.get("autoattack_points") for entry in summary.values()}
     mixed = len(sizes) > 1
@@ -294,12 +303,22 @@ def markdown_table(summary):
             + " test points (the same points for every run; their indices in each run's "
             "robustness.json); the other test columns on every test point."
         )
+    if any(entry.get("mca_accuracy") is not None for entry in summary.values()):
+        lines.append(
+            "mCA: mean accuracy over the common corruptions and severities of the run's report "
+            "(python -m keras_dpnp.evaluate --suite=corruptions_geometry adds them to it)."
+        )
     return "\n".join(lines)
 
 
 def _report_cell(entry, name, mixed_subsets):
-    """A test column's cell; AutoAttack's names its subset size when the rows' sizes differ."""
-    cell = _cell(entry.get(f"{name}_accuracy"))
+    """A test column's cell; AutoAttack's names its subset size when the rows' sizes differ,
+    and a cell measured on fewer of the row's seeds than the others (mCA) says on how many."""
+    stats = entry.get(f"{name}_accuracy")
+    cell = _cell(stats)
+    if stats is not None and len(stats["values"]) < len(entry["seeds"]):
+        count = len(stats["values"])
+        cell += f" ({count} seed{'s' if count > 1 else ''})"
     if name == "autoattack" and mixed_subsets:
         points = entry.get("autoattack_points")
         cell += f" ({points} pts)" if points else " (all pts)"

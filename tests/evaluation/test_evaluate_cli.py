@@ -148,3 +148,16 @@ def test_full_suite_from_the_command_line(run_dir, tmp_path):
     assert all(f"{name}.sha256" in cached for name in cached if name.endswith(".npz"))
     for name in ("corruption_accuracy.png", "feature_embedding.png"):
         assert os.path.getsize(os.path.join(out, name)) > 1000
+
+
+def test_the_cli_offers_every_suite():
+    code = (
+        "import json; from absl import flags; import keras_dpnp.evaluate; "
+        "from keras_dpnp.evaluation.robustness import SUITES; "
+        "print(json.dumps([flags.FLAGS['suite'].parser.enum_values, list(SUITES)]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
+    offered, suites = json.loads(done.stdout.strip().splitlines()[-1])
+    assert offered == suites

@@ -59,6 +59,25 @@ def test_headline_report_uses_the_runs_attack_and_is_reused(run_dir):
     assert more["autoattack"]["points"] == 60
 
 
+def test_corruptions_and_geometry_join_the_runs_headline_report(run_dir):
+    headline = evaluate_run(run_dir, "headline", autoattack_points=20, progress=False)
+    results, markdown, _ = evaluate_model(
+        run_dir,
+        "corruptions_geometry",
+        corruptions={"corruptions": ("fog", "contrast"), "severities": (1,)},
+        progress=False,
+    )
+    assert results["suite"] == "headline + corruptions_geometry"
+    assert results["autoattack"] == headline["autoattack"]  # kept, not measured again
+    assert 0.0 <= results["corruptions"]["mean_corruption_accuracy"] <= 1.0
+    assert "points" in results["geometry"] and "Common corruptions" in markdown
+    saved = os.path.join(run_dir, "robustness.json")
+    before = os.stat(saved).st_mtime_ns
+    again = evaluate_run(run_dir, "headline", autoattack_points=20, progress=False)
+    assert again["corruptions"] == results["corruptions"] and os.stat(saved).st_mtime_ns == before
+    os.remove(saved)
+
+
 def test_the_attack_defaults_to_the_training_attack_scaled_to_the_given_epsilon():
     trained = PGDConfig(epsilon=0.2, step_size=0.05, norm="linf")
     assert attack_settings(trained) == (0.2, "linf", 0.05)
@@ -91,3 +110,55 @@ def test_an_unwritable_report_folder_stops_the_evaluation_before_any_work(tmp_pa
         evaluate_model(str(model_file), "quick", dataset="digits", out=str(blocker / "report"))
     assert suites == [] and loads == []
     assert sorted(os.listdir(tmp_path)) == ["a_file", "model.keras"]
+
+
+def _report(suite, epoch=3, **entries):
+    return {
+        "suite": suite,
+        "parts": list(robustness.SUITES[suite].parts),
+        "norm": "linf",
+        "epsilon": 0.1,
+        "step_size": 0.025,
+        "points": 100,
+        "seed": 0,
+        "subset": None,
+        "dataset": {"name": "digits"},
+        "model": {"path": "run/best.keras", "epoch": epoch},
+        "seconds": 10.0,
+        **entries,
+    }
+
+
+def test_a_corruptions_report_joins_the_headline_report_of_the_same_evaluation():
+    clean, pgd = {"name": "clean", "accuracy": 0.9}, {"name": "pgd", "accuracy": 0.6}
+    headline = _report("headline", attacks=[clean, pgd], autoattack={"points": 50})
+    newer_clean = {"name": "clean", "accuracy": 0.91}
+    shift = _report(
+        "corruptions_geometry", attacks=[newer_clean], corruptions={"mean_corruption_accuracy": 0.7}
+    )
+    merged = run_report.merged_report(headline, shift)
+    assert merged["suite"] == "headline + corruptions_geometry" and merged["seconds"] == 20.0
+    assert merged["attacks"] == [newer_clean, pgd]  # the newer row wins, by name
+    assert merged["autoattack"] == {"points": 50} and "corruptions" in merged
+    assert {"autoattack", "corruptions", "geometry"} <= set(merged["parts"])
+    assert run_report.merged_report(merged, shift)["suite"] == "headline + corruptions_geometry"
+    other_epoch = _report("corruptions_geometry", epoch=4, attacks=[newer_clean])
+    assert run_report.merged_report(headline, other_epoch) is other_epoch
+    assert run_report.merged_report(None, shift) is shift
+
+
+def test_a_report_answers_for_every_suite_whose_parts_it_holds():
+    merged = run_report.merged_report(
+        _report("headline", attacks=[], autoattack={"points": 50}),
+        _report("corruptions_geometry", attacks=[]),
+    )
+    same = run_report._same_evaluation
+    assert same(merged, "headline", 0, "run/best.keras", 50)
+    assert same(merged, "corruptions_geometry", 0, "run/best.keras", None)
+    assert not same(merged, "headline", 0, "run/best.keras", 60)  # AutoAttack on 50 points
+    assert not same(merged, "standard", 0, "run/best.keras", None)  # no Square, CW-L2, sweep
+    alone = _report("corruptions_geometry", attacks=[])
+    assert not same(alone, "headline", 0, "run/best.keras", None)
+    older = {**_report("headline", attacks=[], autoattack={"points": 50})}
+    del older["parts"]  # a report written before reports named their parts
+    assert same(older, "headline", 0, "run/best.keras", 50)

@@ -224,3 +224,19 @@ def test_the_table_ends_with_the_choice_among_trials(tmp_path):
     rows[1][1]["validation"] = {"clean_accuracy": 0.88, "pgd_accuracy": 0.64}
     table = comparison.write_outputs(str(tmp_path), rows, "t", trial_groups=[("t1", "t3")])
     assert table.endswith("- t1, t3: **t3** (val PGD 64.0 %, val clean 88.0 %)")
+
+
+def test_the_mca_column_comes_from_the_reports_that_measured_corruptions():
+    report = {
+        "attacks": [{"name": "clean", "accuracy": 0.9, "points": 450}],
+        "corruptions": {"mean_corruption_accuracy": 0.75},
+    }
+    assert comparison._with_report({}, report)["report"] == {"clean": 0.9, "mca": 0.75}
+    rows = [_row("a", 0, 0.96, 0.50), _row("a", 1, 0.98, 0.60), _row("b", 0, 0.97, 0.40)]
+    assert "mCA" not in comparison.markdown_table(comparison.summarise(rows))
+    rows[0][1]["report"]["mca"] = 0.81
+    table = comparison.markdown_table(comparison.summarise(rows))
+    assert "| AutoAttack % | mCA % |" in table.splitlines()[0]
+    assert "| 55.0 ± 7.1 | 81.0 ± 0.0 (1 seed) |" in table  # row a: one of its two seeds
+    assert "| 40.0 ± 0.0 | – |" in table
+    assert "mCA: mean accuracy over the common corruptions" in table
