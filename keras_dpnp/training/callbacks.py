@@ -3,12 +3,18 @@ backup and checkpoints, and the divergence guard."""
 
 import math
 import sys
+import time
 
 import keras
 import numpy as np
 
 from keras_dpnp.training import epoch_state
-from keras_dpnp.training.run_dir import BEST_CHECKPOINT, LAST_CHECKPOINT, RunDirectoryError
+from keras_dpnp.training.run_dir import (
+    BEST_CHECKPOINT,
+    EPOCH_SECONDS,
+    LAST_CHECKPOINT,
+    RunDirectoryError,
+)
 
 
 class EpochSchedules(keras.callbacks.Callback):
@@ -65,6 +71,9 @@ class EpochRecorder(keras.callbacks.Callback):
     those files from it (best.keras from the best epoch's unit), so after a crash at any point
     neither the history nor the choice of best.keras misses an epoch.
 
+    Each history row also holds `epoch_seconds`, the epoch's wall time (training and
+    validation), so a run resumed over several processes still knows the cost of every epoch.
+
     Args:
         run: the `RunDir` written.
         monitor: the log whose highest value picks best.keras; None: no best.keras.
@@ -78,6 +87,7 @@ class EpochRecorder(keras.callbacks.Callback):
         self.resumed = resumed
         self.state = resumed or epoch_state.EpochState()
         self.unit_size = 0
+        self.epoch_started = None
 
     def on_train_begin(self, logs=None):
         if self.resumed is None:
@@ -94,8 +104,13 @@ class EpochRecorder(keras.callbacks.Callback):
         if self.resumed.best_epoch:
             self._rebuild_best(self.resumed)
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_started = time.perf_counter()
+
     def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": epoch, **{name: float(value) for name, value in (logs or {}).items()}}
+        if self.epoch_started is not None:
+            row[EPOCH_SECONDS] = round(time.perf_counter() - self.epoch_started, 1)
         value = row.get(self.monitor) if self.monitor else None
         improved = value is not None and value > self.state.best
         best, best_epoch = (

@@ -292,8 +292,8 @@ def markdown_table(summary):
         f"mean ± standard deviation over seeds; test columns: each run's model ({', '.join(files)}"
         "; best.keras is the epoch of best validation accuracy, under attack for the adversarial "
         f"methods, clean for the others) measured by {how}; "
-        "– : test set not read (--nofinal_test) or no prototypes; s/epoch: training wall "
-        "time per epoch, validation included, on the machine that trained the run."
+        "– : test set not read (--nofinal_test) or no prototypes; s/epoch: the median of the "
+        "run's epochs' wall times (training and validation) on the machine that trained it."
     )
     subsets = {e["autoattack_points"] for e in summary.values() if e.get("autoattack_points")}
     if subsets:

@@ -7,6 +7,7 @@ results.json and remove the backup.
 """
 
 import dataclasses
+import statistics
 import time
 
 import keras
@@ -20,7 +21,7 @@ from keras_dpnp.evaluation.accuracy import accuracy_under_pgd
 from keras_dpnp.methods import METHODS
 from keras_dpnp.model import AdvDPNP
 from keras_dpnp.training import callbacks, console, curves, distribute
-from keras_dpnp.training.run_dir import RunDir, load_model, recorded_checkpoint
+from keras_dpnp.training.run_dir import EPOCH_SECONDS, RunDir, load_model, recorded_checkpoint
 
 
 def build_model(config: TrainConfig, info) -> AdvDPNP:
@@ -148,6 +149,15 @@ def _callbacks(config: TrainConfig, run: RunDir, model, data: _Data, recorder):
     return found + [recorder, keras.callbacks.TensorBoard(run.logs_dir, write_graph=False)]
 
 
+def _seconds_per_epoch(epochs, train_seconds, epochs_trained):
+    """The median of the epochs' wall times in the history (robust to an epoch slowed by
+    whatever else shared the machine), else this process's time over the epochs it trained."""
+    timed = [row[EPOCH_SECONDS] for row in epochs.values() if EPOCH_SECONDS in row]
+    if timed:
+        return round(statistics.median(timed), 1)
+    return round(train_seconds / max(epochs_trained, 1), 1)
+
+
 def _final_test(config: TrainConfig, run: RunDir, splits):
     """Test accuracy of the run's model (`RunDir.checkpoint()`), not of the weights in memory."""
     if not config.final_test:
@@ -220,8 +230,7 @@ def _results(config: TrainConfig, info, run: RunDir, checkpoint, test, timing):
         },
         "epochs": config.epochs,
         "train_seconds": round(train_seconds, 1),
-        # Over the epochs this process trained (a resumed run times only its own).
-        "seconds_per_epoch": round(train_seconds / max(epochs_trained, 1), 1),
+        "seconds_per_epoch": _seconds_per_epoch(epochs, train_seconds, epochs_trained),
         "seed": config.seed,
         "precision": config.precision,
         "precision_reason": precision_reason,

@@ -46,6 +46,8 @@ from keras_dpnp.training import epoch_state
 CONFIG_FILE = "config.json"
 RESULTS_FILE = "results.json"
 ROBUSTNESS_FILE = "robustness.json"
+# The history.csv column of each epoch's wall time (training and validation), in seconds.
+EPOCH_SECONDS = "epoch_seconds"
 HISTORY_FILE = "history.csv"
 # File name, without its suffix, of the figure of history.csv (`training/curves.py`).
 TRAINING_CURVES = "training_curves"

@@ -56,6 +56,9 @@ def test_cli_trains_and_writes_the_run_directory(tmp_path):
     results = json.loads((run_dir / "results.json").read_text())
     assert results["test_examples"] == 450
     assert 0.0 <= results["pgd_accuracy"] <= results["clean_accuracy"] <= 1.0
+    header, epoch_row = (run_dir / "history.csv").read_text().splitlines()
+    seconds = float(dict(zip(header.split(","), epoch_row.split(",")))["epoch_seconds"])
+    assert 0 < seconds <= results["train_seconds"] and results["seconds_per_epoch"] == seconds
     assert "| tiny+method=adv_dpnp | best.keras (epoch 1) | adv_dpnp | digits (450 test)" in (
         result.stdout
     )
@@ -198,3 +201,14 @@ def test_a_backup_of_another_model_is_refused_naming_the_folder_to_remove(tmp_pa
     ):
         recorder.on_train_begin()
     assert not os.path.exists(run.path)  # nothing rewritten from the foreign backup
+
+
+def test_the_cost_per_epoch_is_the_median_of_the_epochs_times_over_every_process():
+    epochs = {
+        1: {"epoch_seconds": 700.0},
+        2: {"epoch_seconds": 2400.0},
+        3: {"epoch_seconds": 650.0},
+    }
+    assert loop._seconds_per_epoch(epochs, train_seconds=864.7, epochs_trained=1) == 700.0
+    older = {1: {"loss": 1.0}, 2: {"loss": 0.9}}  # a history written before epochs were timed
+    assert loop._seconds_per_epoch(older, train_seconds=90.0, epochs_trained=2) == 45.0
