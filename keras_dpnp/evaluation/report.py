@@ -452,6 +452,17 @@ def describe_source(results, model_path, model, splits, epoch=None):
     return results
 
 
+def read_report(folder):
+    """The robustness.json in `folder` as a dict, or None when there is none or it is not JSON
+    (a new report then replaces it)."""
+    try:
+        with open(os.path.join(folder, JSON_NAME), encoding="utf-8") as f:
+            report = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return report if isinstance(report, dict) else None
+
+
 def write_report(results, folder, figure_formats=("png",)):
     """Writes robustness.json, the figures its results allow (the ε sweep, the corruption
     heat-map, the feature embedding) and robustness.md, which links them, into `folder`.

@@ -76,13 +76,28 @@ SUITES = {
 }
 
 
+def report_suites(report):
+    """The suites a robustness report ran: one, or several joined by ` + ` (see run_report)."""
+    return tuple(name for name in report.get("suite", "").split(" + ") if name)
+
+
 def report_parts(report):
     """The parts a robustness report holds: its `parts`, else those of its suite (a report
     written before reports named their parts)."""
     if "parts" in report:
         return tuple(report["parts"])
-    spec = SUITES.get(report.get("suite"))
-    return spec.parts if spec else ()
+    return tuple(part for name in report_suites(report) for part in SUITES[name].parts)
+
+
+def report_answers(report, suite):
+    """Whether `report` holds what `suite` measures: it ran that suite, or it holds every part
+    of a suite whose parts take no settings from it (no ε sweep, no CW-L2 subset), such as the
+    headline suite inside a full report."""
+    if suite in report_suites(report):
+        return True
+    spec = SUITES[suite]
+    free_of_settings = not spec.sweep_multiples and "cw_l2" not in spec.parts
+    return free_of_settings and set(spec.parts) <= set(report_parts(report))
 
 
 def attack_seed(seed, attack):

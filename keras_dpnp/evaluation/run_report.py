@@ -1,7 +1,6 @@
 """The robustness report of a model file or a run directory, at the run's own ε, norm and step
 unless told otherwise."""
 
-import json
 import os
 
 from keras_dpnp.config import TrainConfig
@@ -118,21 +117,13 @@ def evaluate_model(
     )
     report.describe_source(results, source.model_path, model, splits, source.epoch())
     folder = out or source.folder
-    results = merged_report(_report_in(folder), results)
+    results = merged_report(report.read_report(folder), results)
     markdown, paths = report.write_report(results, folder, figure_formats)
     return results, markdown, paths
 
 
 # What makes two reports measurements of one evaluation (their parts may differ).
 _SAME_EVALUATION_KEYS = ("norm", "epsilon", "step_size", "points", "seed", "subset", "dataset")
-
-
-def _report_in(folder):
-    try:
-        with open(os.path.join(folder, report.JSON_NAME), encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None  # none there, or unreadable: the new report replaces it
 
 
 def _one_evaluation(previous, results):
@@ -160,8 +151,8 @@ def merged_report(previous, results):
     merged["parts"] = list(
         dict.fromkeys(robustness.report_parts(previous) + tuple(results["parts"]))
     )
-    suites = dict.fromkeys([*previous.get("suite", "").split(" + "), results["suite"]])
-    merged["suite"] = " + ".join(name for name in suites if name)
+    suites = dict.fromkeys([*robustness.report_suites(previous), results["suite"]])
+    merged["suite"] = " + ".join(suites)
     merged["seconds"] = round(previous.get("seconds", 0.0) + results["seconds"], 1)
     return merged
 
@@ -216,10 +207,9 @@ def finished_report(
 
 def _same_evaluation(previous, suite, seed, model_path, autoattack_points):
     found = (previous.get("seed"), previous.get("model", {}).get("path"))
-    wanted_parts = robustness.SUITES[suite].parts
-    if found != (seed, model_path) or set(wanted_parts) - set(robustness.report_parts(previous)):
+    if found != (seed, model_path) or not robustness.report_answers(previous, suite):
         return False
-    if "autoattack" not in wanted_parts:
+    if "autoattack" not in robustness.SUITES[suite].parts:
         return True
     # AutoAttack's subsets are nested, so a report on at least as many points answers.
     attacked = previous.get("autoattack", {}).get("points")

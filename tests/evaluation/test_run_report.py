@@ -157,6 +157,10 @@ def test_a_report_answers_for_every_suite_whose_parts_it_holds():
     assert same(merged, "corruptions_geometry", 0, "run/best.keras", None)
     assert not same(merged, "headline", 0, "run/best.keras", 60)  # AutoAttack on 50 points
     assert not same(merged, "standard", 0, "run/best.keras", None)  # no Square, CW-L2, sweep
+    full = _report("full", attacks=[])
+    assert same(full, "headline", 0, "run/best.keras", None)  # its parts are inside full
+    standard = _report("standard", attacks=[])  # CW-L2 on 100 points, a coarser sweep
+    assert not same(run_report.merged_report(standard, merged), "full", 0, "run/best.keras", None)
     alone = _report("corruptions_geometry", attacks=[])
     assert not same(alone, "headline", 0, "run/best.keras", None)
     older = {**_report("headline", attacks=[], autoattack={"points": 50})}
