@@ -86,7 +86,8 @@ def report_parts(report):
     written before reports named their parts)."""
     if "parts" in report:
         return tuple(report["parts"])
-    return tuple(part for name in report_suites(report) for part in SUITES[name].parts)
+    suites = [SUITES[name] for name in report_suites(report) if name in SUITES]
+    return tuple(part for spec in suites for part in spec.parts)
 
 
 def report_answers(report, suite):
