@@ -4,7 +4,8 @@ A model that hides its gradients (quantised inputs, saturated softmax, shattered
 stochastic gradients) looks robust to gradient attacks without being robust. The signs, after
 Athalye et al. (2018) and Carlini et al. (2019): accuracy that does not fall to chance as ε
 grows, stronger attacks that do no better, one step beating many, a black-box attack beating
-the white-box ones, gradients that are exactly zero, and logits so large that softmax saturates.
+the white-box ones, gradients that are exactly zero, and logits so large that softmax saturates;
+and, after Croce & Hein (2020), PGD-20 far above AutoAttack on the same points.
 """
 
 import dataclasses
@@ -126,6 +127,21 @@ def stronger_attacks_check(baseline_name, baseline, stronger, tolerance):
     )
 
 
+def pgd_autoattack_check(pgd, autoattack, tolerance):
+    """PGD-20 must not read far above AutoAttack on the same points: a short attack that
+    overstates robustness is the sign of a loss surface PGD climbs poorly."""
+    passed = pgd <= autoattack + tolerance
+    return Check(
+        "PGD-20 ≈ AutoAttack",
+        passed,
+        {"pgd": pgd, "autoattack": autoattack, "tolerance": tolerance},
+        ""
+        if passed
+        else f"PGD-20 {100 * pgd:.1f} % against AutoAttack {100 * autoattack:.1f} % on the same "
+        "points: report AutoAttack, not PGD, for this model",
+    )
+
+
 def fgsm_check(fgsm, pgd, tolerance):
     """One step (FGSM) must not beat many (PGD)."""
     passed = fgsm >= pgd - tolerance
@@ -197,6 +213,14 @@ def masking_checks(results):
         checks.append(stronger_attacks_check("PGD-20", accuracy["pgd"], strength, tolerance))
     if "fgsm" in accuracy and "pgd" in accuracy:
         checks.append(fgsm_check(accuracy["fgsm"], accuracy["pgd"], tolerance))
+    autoattack = results.get("autoattack")
+    if autoattack and "pgd" in accuracy:
+        pgd = autoattack.get("pgd_accuracy_on_subset", accuracy["pgd"])  # absent: all points
+        checks.append(
+            pgd_autoattack_check(
+                pgd, autoattack["robust_accuracy"], noise_tolerance(autoattack["points"])
+            )
+        )
     square = results.get("square", {})
     checks.append(
         black_box_check(

@@ -98,3 +98,20 @@ def test_masking_checks_read_a_results_dict_and_summarise_failures():
     assert summary["warnings"] == [
         "possible gradient masking: FGSM 20.0 % below PGD 40.0 % (check: FGSM ≥ PGD)"
     ]
+
+
+def test_pgd_far_above_autoattack_on_the_same_points_is_flagged():
+    # pgd_at on Fashion-MNIST: PGD-20 66.2 % and AutoAttack 65.0 % on 1,000 points.
+    assert diagnostics.pgd_autoattack_check(0.662, 0.650, 0.0316).passed
+    check = diagnostics.pgd_autoattack_check(0.627, 0.542, 0.0316)
+    assert check.passed is False and "PGD-20 62.7 % against AutoAttack 54.2 %" in check.detail
+    results = {
+        "points": 10000,
+        "attacks": [{"name": "pgd", "accuracy": 0.60}],
+        "autoattack": {"points": 1000, "robust_accuracy": 0.54, "pgd_accuracy_on_subset": 0.63},
+    }
+    flagged = [c for c in diagnostics.masking_checks(results) if c.name == "PGD-20 ≈ AutoAttack"]
+    assert [c.numbers["pgd"] for c in flagged] == [0.63] and flagged[0].passed is False
+    on_every_point = {**results, "autoattack": {"points": 10000, "robust_accuracy": 0.59}}
+    checks = diagnostics.masking_checks(on_every_point)
+    assert [c.passed for c in checks if c.name == "PGD-20 ≈ AutoAttack"] == [True]
