@@ -10,9 +10,10 @@ renames them). `--suite=headline` (or another robustness suite) also evaluates e
 checkpoint on the test split (clean, FGSM, PGD-20, CW∞, AutoAttack) and puts those columns in
 the table (`--autoattack_points=1000`: AutoAttack on a fixed subset of the test points);
 `--nofinal_test` trains for a choice made on validation only, and `--choose_among=a+b+c` names
-the choice among tuning trials by the validation rule of `training/selection.py`. The table is
-rewritten after every run, so a long comparison that is interrupted keeps the rows it finished
-(marked partial).
+the choice among tuning trials by the validation rule of `training/selection.py`
+(`--choose_by=val_apgd`: by AutoAttack's APGD stages on validation points, not the logged PGD).
+The table is rewritten after every run, so a long comparison that is interrupted keeps the rows
+it finished (marked partial).
 `--shard=0/2 --threads=1` and `--shard=1/2 --threads=1`, started side by side, split the runs
 between two processes (on a 2-core CPU two one-thread processes get more done than one with two
 threads); each writes the table of every run finished so far, whichever shard ran it.
@@ -62,6 +63,21 @@ flags.DEFINE_multi_string(
     "validation only; the table names the choice (highest val PGD %, ties within 0.5 points: "
     "higher val clean %). Repeat for each group.",
 )
+flags.DEFINE_enum(
+    "choose_by",
+    "val_pgd",
+    ["val_pgd", "val_apgd"],
+    "The validation robust accuracy the --choose_among choice maximises: val_pgd, the PGD "
+    "training logs each epoch (PGD-10 by default), or val_apgd, AutoAttack's APGD-CE and "
+    "APGD-T on --choose_points validation points of each trial (a short PGD can overstate "
+    "a model; APGD cannot be tuned to it). The table names the val_pgd choice too.",
+)
+flags.DEFINE_integer(
+    "choose_points",
+    1000,
+    "With --choose_by=val_apgd: validation points attacked per trial (a fixed, seeded subset).",
+    lower_bound=1,
+)
 cli.define_verbose_flag()
 cli.define_threads_flag()
 HELP_GROUPS = (
@@ -73,6 +89,8 @@ HELP_GROUPS = (
             "suite",
             "autoattack_points",
             "choose_among",
+            "choose_by",
+            "choose_points",
             "table_name",
             "verbose",
         ),
@@ -93,11 +111,19 @@ def main(argv):
         seeds = [int(seed) for seed in flags.FLAGS.seeds]
         runs = comparison.plan_runs(base, variants, seeds)
         shard = comparison.parse_shard(flags.FLAGS.shard)
-        trial_groups = selection.parse_trial_groups(
-            flags.FLAGS.choose_among, [variant.label for variant in variants]
+        rule = selection.Rule(
+            tuple(
+                selection.parse_trial_groups(
+                    flags.FLAGS.choose_among, [variant.label for variant in variants]
+                )
+            ),
+            flags.FLAGS.choose_by,
+            flags.FLAGS.choose_points,
         )
     except ValueError as error:
         cli.fail(str(error))
+    if rule.by == "val_apgd" and not rule.groups:
+        cli.fail("--choose_by=val_apgd sets how --choose_among chooses; add a --choose_among group")
     if flags.FLAGS.suite and not base.final_test:
         cli.fail(
             "--suite evaluates on the test split, which --nofinal_test keeps unread; "
@@ -112,10 +138,10 @@ def main(argv):
 
     def write_table(rows):
         if shard:  # the other shards' finished runs belong in the table too
-            rows = comparison.finished_rows(runs, suite, points)
+            rows = comparison.finished_rows(runs, suite, points, rule)
         done = {run.config.name for run, _ in rows}
         pending = [run.config.name for run in runs if run.config.name not in done]
-        return comparison.write_outputs(folder, rows, flags.FLAGS.table_name, pending, trial_groups)
+        return comparison.write_outputs(folder, rows, flags.FLAGS.table_name, pending, rule)
 
     rows = comparison.run_all(
         comparison.shard_of(runs, shard),
@@ -123,6 +149,7 @@ def main(argv):
         suite=suite,
         autoattack_points=points,
         on_finished=write_table,
+        rule=rule,
     )
     table = write_table(rows)
     print(table)

@@ -555,7 +555,8 @@ PARTS = {
 }
 
 
-def _as_float_images(images):
+def as_float_images(images):
+    """A batch [N, H, W, C] as float32 in [0, 1]: uint8 divided by 255, floats checked."""
     images = np.asarray(images)
     if images.ndim != 4:
         raise ValueError(f"images must be a batch [N, H, W, C], got shape {images.shape}")
@@ -644,7 +645,7 @@ def evaluate_robustness(
             f"robustness suite holds its points in memory: evaluate a seeded subset "
             f"(python -m keras_dpnp.evaluate --num_points=N), or raise --max_in_memory_mb"
         )
-    images = images if streamed else _as_float_images(images)
+    images = images if streamed else as_float_images(images)
     labels = np.asarray(labels).astype(np.int64)
     if labels.shape != (len(images),):
         raise ValueError(
@@ -658,7 +659,7 @@ def evaluate_robustness(
     if "corruptions" in spec.parts:
         # Fails now, not after the attacks, when official data is asked for but missing.
         corruption_settings = corruption_settings.resolved()
-    points = _as_float_images(images[chosen].decode()) if streamed else images[chosen]
+    points = as_float_images(images[chosen].decode()) if streamed else images[chosen]
     ev = Evaluation(
         model=model,
         images=points,

@@ -110,24 +110,37 @@ def shard_of(runs, shard):
     return list(runs)[index::count]
 
 
-def run_all(runs, verbose="auto", suite=None, autoattack_points=None, on_finished=None):
+def run_all(
+    runs,
+    verbose="auto",
+    suite=None,
+    autoattack_points=None,
+    on_finished=None,
+    rule=selection.NO_CHOICE,
+):
     """Trains each run (`train` reuses finished ones); returns [(run, results)].
 
     With a robustness `suite` (e.g. 'headline'), each run's best checkpoint is also evaluated on
     the test split and the report's accuracies are added to its results as `report`;
-    `autoattack_points` runs its AutoAttack on that fixed subset of the test points.
+    `autoattack_points` runs its AutoAttack on that fixed subset of the test points. The trials
+    of a `selection.Rule` by `val_apgd` are attacked on validation and get `validation_apgd`.
     `on_finished(rows)` is called after each run with the rows so far (e.g. to write the table
     of a long comparison as it grows).
     """
     import keras
 
     from keras_dpnp.evaluation.run_report import evaluate_run
+    from keras_dpnp.evaluation.validation_robustness import validation_robustness
     from keras_dpnp.training.loop import train
 
     rows = []
     for run in runs:
         keras.backend.clear_session()
         results = train(run.config, verbose=verbose)
+        if rule.attacks_validation(run.label):
+            keras.backend.clear_session()
+            measured = validation_robustness(run.config.run_dir, points=rule.points)
+            results = {**results, "validation_apgd": measured}
         if suite and run.config.final_test:
             keras.backend.clear_session()
             report = evaluate_run(
@@ -153,11 +166,13 @@ def _with_report(results, report):
     }
 
 
-def finished_rows(runs, suite=None, autoattack_points=None):
+def finished_rows(runs, suite=None, autoattack_points=None, rule=selection.NO_CHOICE):
     """[(run, results)] of the runs already finished (and evaluated, with a `suite`), read from
     their run directories without training or evaluating anything: the table of a comparison
-    that other processes (shards) are still running."""
+    that other processes (shards) are still running. A trial's validation AutoAttack is added
+    when it is there (the choice waits for it)."""
     from keras_dpnp.evaluation.run_report import finished_report
+    from keras_dpnp.evaluation.validation_robustness import finished_validation_robustness
     from keras_dpnp.training.run_dir import RunDir
 
     rows = []
@@ -165,6 +180,10 @@ def finished_rows(runs, suite=None, autoattack_points=None):
         results = RunDir(run.config.run_dir).finished_results(run.config)
         if results is None:
             continue
+        if rule.attacks_validation(run.label):
+            measured = finished_validation_robustness(run.config.run_dir, points=rule.points)
+            if measured is not None:
+                results = {**results, "validation_apgd": measured}
         if suite and run.config.final_test:
             report = finished_report(
                 run.config.run_dir, suite, seed=run.seed, autoattack_points=autoattack_points
@@ -224,6 +243,11 @@ def summarise(rows):
         entry["val_clean_accuracy"] = _stats(
             [r["validation"].get("clean_accuracy") for r in results]
         )
+        apgd = [r.get("validation_apgd") for r in results]
+        entry["val_apgd_accuracy"] = (
+            _stats([m["robust_accuracy"] for m in apgd]) if all(apgd) else None
+        )
+        entry["val_apgd_points"] = max(m["images"] for m in apgd) if all(apgd) else None
         for column in GEOMETRY_COLUMNS:
             entry[column] = _stats([r["final_train_logs"].get(column) for r in results])
         entry["seconds_per_epoch"] = _stats([_seconds_per_epoch(r) for r in results])
@@ -269,11 +293,14 @@ def markdown_table(summary):
     ]
     sizes = {entry.get("autoattack_points") for entry in summary.values()}
     mixed = len(sizes) > 1
+    val_apgd = any(entry.get("val_apgd_accuracy") for entry in summary.values())
     lines = [
         f"| variant | method | seeds | clean % | {attack} % | "
         + "".join(f"{title} % | " for _, title in extra)
-        + "val clean % | val PGD % | max proto cos | ‖z−c_y‖/r | s/epoch |",
-        "|---|---|---|---|---|" + "---|" * len(extra) + "---|---|---|---|---|",
+        + "val clean % | val PGD % | "
+        + ("val APGD % | " if val_apgd else "")
+        + "max proto cos | ‖z−c_y‖/r | s/epoch |",
+        "|---|---|---|---|---|" + "---|" * (len(extra) + val_apgd) + "---|---|---|---|---|",
     ]
     for label, entry in summary.items():
         lines.append(
@@ -281,7 +308,8 @@ def markdown_table(summary):
             f"{_cell(entry['clean_accuracy'])} | {_cell(entry['pgd_accuracy'])} | "
             + "".join(f"{_report_cell(entry, name, mixed)} | " for name, _ in extra)
             + f"{_cell(entry['val_clean_accuracy'])} | {_cell(entry['val_pgd_accuracy'])} | "
-            f"{_cell(entry['proto_max_cos'], False)} | {_cell(entry['align_ratio'], False)} | "
+            + (f"{_cell(entry.get('val_apgd_accuracy'))} | " if val_apgd else "")
+            + f"{_cell(entry['proto_max_cos'], False)} | {_cell(entry['align_ratio'], False)} | "
             f"{_seconds_cell(entry.get('seconds_per_epoch'))} |"
         )
     lines.append("")
@@ -302,6 +330,14 @@ def markdown_table(summary):
             + " / ".join(str(points) for points in sorted(subsets))
             + " test points (the same points for every run; their indices in each run's "
             "robustness.json); the other test columns on every test point."
+        )
+    if val_apgd:
+        points = {e["val_apgd_points"] for e in summary.values() if e.get("val_apgd_points")}
+        lines.append(
+            "val APGD: AutoAttack's APGD-CE and APGD-T on a fixed, seeded subset of "
+            + " / ".join(str(count) for count in sorted(points))
+            + " validation points (the tuning trials; validation_robustness.json in each run); "
+            "val PGD: the run's validation attack on every validation point."
         )
     if any(entry.get("mca_accuracy") is not None for entry in summary.values()):
         lines.append(
@@ -399,16 +435,16 @@ def pending_note(pending, finished):
     )
 
 
-def write_outputs(folder, rows, table_name="comparison", pending=(), trial_groups=()):
+def write_outputs(folder, rows, table_name="comparison", pending=(), rule=selection.NO_CHOICE):
     """`<table_name>.{json,md,png}` in `folder`; returns the Markdown table.
 
     `pending` names the runs not finished yet; the Markdown table then says it is partial.
-    `trial_groups` (tuples of variant labels) get the choice among them on validation
+    The groups of trials of the `selection.Rule` get the choice among them on validation
     (`selection.choose`) below the table.
     """
     summary = summarise(rows)
     table = markdown_table(summary)
-    choices = selection.choices_markdown(trial_groups, summary)
+    choices = selection.choices_markdown(rule, summary)
     if choices:
         table += "\n\n" + choices
     note = pending_note(list(pending), len(rows))

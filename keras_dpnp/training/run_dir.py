@@ -11,6 +11,8 @@
     <run>/results.json     the test accuracy of the run's model, measured at the end of training,
                            and which checkpoint that is (`checkpoint: {file, epoch, chosen_by}`)
     <run>/robustness.json  the robustness report (`keras_dpnp.evaluate`)
+    <run>/validation_robustness.json  AutoAttack's APGD stages on validation points, for the
+                           choice among tuning trials (`evaluation/validation_robustness.py`)
 
 Training writes it through `RunDir.lock`, `prepare`, `commit_epoch`, `write_history`,
 `save_checkpoint` and `write_results` (and the curves through `training/curves.py`); evaluation,
@@ -46,6 +48,8 @@ from keras_dpnp.training import epoch_state
 CONFIG_FILE = "config.json"
 RESULTS_FILE = "results.json"
 ROBUSTNESS_FILE = "robustness.json"
+# AutoAttack's APGD stages on a subset of the validation split (`--choose_by=val_apgd`).
+VALIDATION_ROBUSTNESS_FILE = "validation_robustness.json"
 # The history.csv column of each epoch's wall time (training and validation), in seconds.
 EPOCH_SECONDS = "epoch_seconds"
 HISTORY_FILE = "history.csv"
@@ -387,6 +391,10 @@ class RunDir:
 
     def write_results(self, results):
         write_text(self.file(RESULTS_FILE), json.dumps(results, indent=2) + "\n")
+
+    def write_validation_robustness(self, measured):
+        """Writes the validation AutoAttack of the run's model (`VALIDATION_ROBUSTNESS_FILE`)."""
+        write_text(self.file(VALIDATION_ROBUSTNESS_FILE), json.dumps(measured, indent=2) + "\n")
 
     def remove_backup(self):
         """Deletes the backup of a run that finished (results.json written)."""

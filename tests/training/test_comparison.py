@@ -6,7 +6,7 @@ import os
 import pytest
 
 from keras_dpnp.config import TrainConfig
-from keras_dpnp.training import comparison
+from keras_dpnp.training import comparison, selection
 from keras_dpnp.training.run_dir import RunDir
 
 
@@ -222,8 +222,56 @@ def test_the_table_ends_with_the_choice_among_trials(tmp_path):
     rows = [_row("t1", 0, 0.96, 0.50), _row("t3", 0, 0.95, 0.55)]
     rows[0][1]["validation"]["pgd_accuracy"] = 0.62
     rows[1][1]["validation"] = {"clean_accuracy": 0.88, "pgd_accuracy": 0.64}
-    table = comparison.write_outputs(str(tmp_path), rows, "t", trial_groups=[("t1", "t3")])
+    rule = selection.Rule((("t1", "t3"),))
+    table = comparison.write_outputs(str(tmp_path), rows, "t", rule=rule)
     assert table.endswith("- t1, t3: **t3** (val PGD 64.0 %, val clean 88.0 %)")
+    assert "val APGD" not in table
+
+
+def _validation_apgd(robust, images=1000):
+    return {"robust_accuracy": robust, "clean_accuracy": 0.9, "images": images}
+
+
+def test_a_choice_by_val_apgd_shows_its_column_and_names_the_val_pgd_choice(tmp_path):
+    rows = [_row("t1", 0, 0.96, 0.50), _row("t3", 0, 0.95, 0.55), _row("pgd_at", 0, 0.9, 0.5)]
+    rows[0][1]["validation"]["pgd_accuracy"] = 0.62
+    rows[1][1]["validation"] = {"clean_accuracy": 0.88, "pgd_accuracy": 0.70}
+    rows[2][1]["validation"]["pgd_accuracy"] = 0.60
+    rule = selection.Rule((("t1", "t3"),), "val_apgd")
+    table = comparison.write_outputs(str(tmp_path), rows, "t", rule=rule)
+    assert table.endswith("- t1, t3: not yet, t1, t3 to finish")
+    rows[0][1]["validation_apgd"] = _validation_apgd(0.58)
+    rows[1][1]["validation_apgd"] = _validation_apgd(0.51)
+    table = comparison.write_outputs(str(tmp_path), rows, "t", rule=rule)
+    assert "| val clean % | val PGD % | val APGD % |" in table.splitlines()[0]
+    assert "| 90.0 ± 0.0 | 62.0 ± 0.0 | 58.0 ± 0.0 |" in table  # t1
+    assert "| 90.0 ± 0.0 | 60.0 ± 0.0 | – |" in table  # pgd_at: not a trial
+    assert "subset of 1000 validation points" in table
+    assert table.endswith("- t1, t3: **t1** (val APGD 58.0 %, val clean 90.0 %); by val PGD: t3")
+
+
+def test_run_all_attacks_the_validation_of_the_trials_only(tmp_path, monkeypatch):
+    from keras_dpnp.evaluation import validation_robustness
+    from keras_dpnp.training import loop
+
+    runs = comparison.plan_runs(
+        TrainConfig(model_dir=str(tmp_path)),
+        [comparison.Variant("t1", {}), comparison.Variant("t3", {}), comparison.Variant("x", {})],
+        [0],
+    )
+    monkeypatch.setattr(loop, "train", lambda config, verbose: {"seed": config.seed})
+    attacked = []
+
+    def measure(run_dir, points):
+        attacked.append((os.path.basename(os.path.dirname(run_dir)), points))
+        return _validation_apgd(0.5, points)
+
+    monkeypatch.setattr(validation_robustness, "validation_robustness", measure)
+    rule = selection.Rule((("t1", "t3"),), "val_apgd", points=200)
+    rows = comparison.run_all(runs, rule=rule)
+    assert attacked == [("t1", 200), ("t3", 200)]
+    assert [("validation_apgd" in results) for _, results in rows] == [True, True, False]
+    assert comparison.run_all(runs[:1], rule=selection.Rule((("t1", "t3"),))) and attacked[2:] == []
 
 
 def test_the_mca_column_comes_from_the_reports_that_measured_corruptions():
@@ -240,3 +288,27 @@ def test_the_mca_column_comes_from_the_reports_that_measured_corruptions():
     assert "| 55.0 ± 7.1 | 81.0 ± 0.0 (1 seed) |" in table  # row a: one of its two seeds
     assert "| 40.0 ± 0.0 | – |" in table
     assert "mCA: mean accuracy over the common corruptions" in table
+
+
+def test_cli_refuses_a_choice_by_val_apgd_without_trials_to_choose_among(tmp_path):
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "keras_dpnp.compare",
+            "--choose_by=val_apgd",
+            f"--model_dir={tmp_path / 'cmp'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": root},
+    )
+    errors = [line for line in result.stderr.splitlines() if ": error:" in line]
+    assert result.returncode != 0 and len(errors) == 1, result.stderr[-2000:]
+    assert "--choose_by=val_apgd sets how --choose_among chooses" in errors[0]
+    assert not (tmp_path / "cmp").exists()
