@@ -69,8 +69,9 @@ flags.DEFINE_enum(
     ["val_pgd", "val_apgd"],
     "The validation robust accuracy the --choose_among choice maximises: val_pgd, the PGD "
     "training logs each epoch (PGD-10 by default), or val_apgd, AutoAttack's APGD-CE and "
-    "APGD-T on --choose_points validation points of each trial (a short PGD can overstate "
-    "a model; APGD cannot be tuned to it). The table names the val_pgd choice too.",
+    "APGD-T on --choose_points validation points of each run (a short PGD can overstate "
+    "a model; APGD cannot be tuned to it), a column for every row. The table names the "
+    "val_pgd choice too.",
 )
 flags.DEFINE_integer(
     "choose_points",

@@ -3,17 +3,23 @@
 import keras
 import tensorflow as tf
 
+# Widest layer (output channels) that takes the explicit padding in float32 on a CPU. Its input
+# gradient has no oneDNN kernel (TensorFlow's im2col fallback), which is level with pad-first up
+# to 128 channels and up to 2.7x slower beyond (docs/speed.md, stride-2 3x3 layers at 2 threads).
+EXPLICIT_PADDING_MAX_FILTERS = 128
+
 
 @keras.saving.register_keras_serializable(package="keras_dpnp")
 class SymmetricPaddingConv2D(keras.layers.Conv2D):
     """`Conv2D` over the input padded with `pad` zeros on every side (PyTorch's `padding=pad`).
 
     It computes what `ZeroPadding2D(pad)` followed by a "valid" `Conv2D` computes. In float32 on
-    a CPU the padding is inside the convolution (`tf.nn.conv2d`'s explicit padding): its
-    gradients then work on the unpadded maps, where the pair needed gradient convolutions over
-    the padded ones and a slice (README "Speed"). In other dtypes and on GPUs it pads first, as
-    the pair did. (TensorFlow's "same" padding is no substitute: for strided convolutions it
-    pads the bottom and right only.)
+    a CPU, for layers of up to `EXPLICIT_PADDING_MAX_FILTERS` output channels, the padding is
+    inside the convolution (`tf.nn.conv2d`'s explicit padding): its gradients then work on the
+    unpadded maps, where the pair needed gradient convolutions over the padded ones and a slice
+    (README "Speed"). Wider layers, other dtypes and GPUs pad first, as the pair did.
+    (TensorFlow's "same" padding is no substitute: for strided convolutions it pads the bottom
+    and right only.)
 
     Args:
         filters, kernel_size, strides, ...: as `keras.layers.Conv2D`, channels-last, except
@@ -36,10 +42,19 @@ class SymmetricPaddingConv2D(keras.layers.Conv2D):
         """The padding as `tf.nn.conv2d` takes it."""
         return [[0, 0], [self.pad, self.pad], [self.pad, self.pad], [0, 0]]
 
+    def pads_inside(self, dtype):
+        """Whether inputs of `dtype` are convolved with the padding inside the kernel (float32
+        on a CPU, up to `EXPLICIT_PADDING_MAX_FILTERS` output channels) or padded first."""
+        return (
+            dtype == tf.float32
+            and self.filters <= EXPLICIT_PADDING_MAX_FILTERS
+            and not tf.config.list_logical_devices("GPU")
+        )
+
     def convolution_op(self, inputs, kernel):
         """The convolution of the padded `inputs` with `kernel` (the layer's, or a folded one)."""
         options = dict(strides=list(self.strides), dilations=list(self.dilation_rate))
-        if inputs.dtype == tf.float32 and not tf.config.list_logical_devices("GPU"):
+        if self.pads_inside(inputs.dtype):
             return tf.nn.conv2d(inputs, kernel, padding=self.explicit_padding, **options)
         # In 16-bit on a CPU the explicit padding's gradients have no oneDNN kernel (the
         # fallback was 7x slower for ResNet-18 in bfloat16); elsewhere keep the pair's form.

@@ -122,8 +122,8 @@ def run_all(
 
     With a robustness `suite` (e.g. 'headline'), each run's best checkpoint is also evaluated on
     the test split and the report's accuracies are added to its results as `report`;
-    `autoattack_points` runs its AutoAttack on that fixed subset of the test points. The trials
-    of a `selection.Rule` by `val_apgd` are attacked on validation and get `validation_apgd`.
+    `autoattack_points` runs its AutoAttack on that fixed subset of the test points. With a
+    `selection.Rule` by `val_apgd` each run is also attacked on validation (`validation_apgd`).
     `on_finished(rows)` is called after each run with the rows so far (e.g. to write the table
     of a long comparison as it grows).
     """
@@ -137,7 +137,7 @@ def run_all(
     for run in runs:
         keras.backend.clear_session()
         results = train(run.config, verbose=verbose)
-        if rule.attacks_validation(run.label):
+        if rule.attacks_validation:
             keras.backend.clear_session()
             measured = validation_robustness(run.config.run_dir, points=rule.points)
             results = {**results, "validation_apgd": measured}
@@ -169,8 +169,8 @@ def _with_report(results, report):
 def finished_rows(runs, suite=None, autoattack_points=None, rule=selection.NO_CHOICE):
     """[(run, results)] of the runs already finished (and evaluated, with a `suite`), read from
     their run directories without training or evaluating anything: the table of a comparison
-    that other processes (shards) are still running. A trial's validation AutoAttack is added
-    when it is there (the choice waits for it)."""
+    that other processes (shards) are still running. A run's validation AutoAttack is added
+    when it is there (the choice waits for its trials')."""
     from keras_dpnp.evaluation.run_report import finished_report
     from keras_dpnp.evaluation.validation_robustness import finished_validation_robustness
     from keras_dpnp.training.run_dir import RunDir
@@ -180,7 +180,7 @@ def finished_rows(runs, suite=None, autoattack_points=None, rule=selection.NO_CH
         results = RunDir(run.config.run_dir).finished_results(run.config)
         if results is None:
             continue
-        if rule.attacks_validation(run.label):
+        if rule.attacks_validation:
             measured = finished_validation_robustness(run.config.run_dir, points=rule.points)
             if measured is not None:
                 results = {**results, "validation_apgd": measured}
@@ -335,8 +335,8 @@ def markdown_table(summary):
         points = {e["val_apgd_points"] for e in summary.values() if e.get("val_apgd_points")}
         lines.append(
             "val APGD: AutoAttack's APGD-CE and APGD-T on a fixed, seeded subset of "
-            + " / ".join(str(count) for count in sorted(points))
-            + " validation points (the tuning trials; validation_robustness.json in each run); "
+            + " / ".join(f"{count:,}" for count in sorted(points))
+            + " validation points (validation_robustness.json in each run); "
             "val PGD: the run's validation attack on every validation point."
         )
     if any(entry.get("mca_accuracy") is not None for entry in summary.values()):

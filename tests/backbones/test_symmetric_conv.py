@@ -52,6 +52,18 @@ def test_in_bfloat16_it_pads_first_like_the_pair():
     np.testing.assert_array_equal(tf.cast(y, tf.float32), tf.cast(expected, tf.float32))
 
 
+@pytest.mark.parametrize(("filters", "pads_first"), [(128, False), (256, True)])
+def test_in_float32_a_layer_wider_than_128_channels_pads_first(filters, pads_first):
+    layer = SymmetricPaddingConv2D(filters, 3, strides=2, pad=1, use_bias=False)
+    layer.build((None, 8, 8, 2))
+    x = tf.constant(np.random.default_rng(3).normal(size=(1, 8, 8, 2)), tf.float32)
+    graph = tf.function(layer).get_concrete_function(tf.TensorSpec(x.shape)).graph
+    assert any(op.type == "Pad" for op in graph.get_operations()) == pads_first
+    assert layer.pads_inside(tf.float32) != pads_first
+    expected = tf.nn.conv2d(tf.pad(x, layer.explicit_padding), layer.kernel, 2, "VALID")
+    np.testing.assert_allclose(layer(x), expected, rtol=1e-5, atol=1e-5)
+
+
 def test_it_saves_and_reloads_with_its_padding(tmp_path):
     inputs = keras.Input((9, 9, 2))
     model = keras.Model(inputs, SymmetricPaddingConv2D(3, 3, strides=2, pad=1)(inputs))

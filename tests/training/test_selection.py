@@ -58,14 +58,10 @@ def test_by_val_apgd_the_apgd_accuracy_decides_with_the_same_ties():
     assert selection.choose(("b1", "b3"), summary, "val_apgd").missing == ("b3",)
 
 
-def test_a_rule_by_val_apgd_attacks_only_its_trials():
-    rule = selection.Rule((("b1", "b3"),), "val_apgd")
-    assert [rule.attacks_validation(label) for label in ("b1", "b3", "pgd_at")] == [
-        True,
-        True,
-        False,
-    ]
-    assert not selection.Rule((("b1", "b3"),)).attacks_validation("b1")
+def test_only_a_rule_by_val_apgd_attacks_the_validation_points():
+    assert selection.Rule((("b1", "b3"),), "val_apgd").attacks_validation
+    assert not selection.Rule((("b1", "b3"),)).attacks_validation
+    assert not selection.NO_CHOICE.attacks_validation
 
 
 def test_groups_parse_and_bad_ones_say_what_is_wrong():
