@@ -117,21 +117,14 @@ def test_the_summary_takes_the_report_columns_when_every_run_was_evaluated(tmp_p
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.slow
-def test_cli_refuses_a_test_suite_on_runs_that_keep_the_test_set_unread(tmp_path):
+def _compare_error(*args):
+    """The one error line `python -m keras_dpnp.compare *args` fails with."""
     import subprocess
     import sys
 
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "keras_dpnp.compare",
-            "--suite=headline",
-            "--nofinal_test",
-            f"--model_dir={tmp_path / 'cmp'}",
-        ],
+        [sys.executable, "-m", "keras_dpnp.compare", *args],
         capture_output=True,
         text=True,
         timeout=300,
@@ -139,7 +132,13 @@ def test_cli_refuses_a_test_suite_on_runs_that_keep_the_test_set_unread(tmp_path
     )
     errors = [line for line in result.stderr.splitlines() if ": error:" in line]
     assert result.returncode != 0 and len(errors) == 1, result.stderr[-2000:]
-    assert "--nofinal_test keeps unread" in errors[0]
+    return errors[0]
+
+
+@pytest.mark.slow
+def test_cli_refuses_a_test_suite_on_runs_that_keep_the_test_set_unread(tmp_path):
+    error = _compare_error("--suite=headline", "--nofinal_test", f"--model_dir={tmp_path / 'cmp'}")
+    assert "--nofinal_test keeps unread" in error
     assert not (tmp_path / "cmp").exists()
 
 
@@ -291,24 +290,6 @@ def test_the_mca_column_comes_from_the_reports_that_measured_corruptions():
 
 
 def test_cli_refuses_a_choice_by_val_apgd_without_trials_to_choose_among(tmp_path):
-    import subprocess
-    import sys
-
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "keras_dpnp.compare",
-            "--choose_by=val_apgd",
-            f"--model_dir={tmp_path / 'cmp'}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": root},
-    )
-    errors = [line for line in result.stderr.splitlines() if ": error:" in line]
-    assert result.returncode != 0 and len(errors) == 1, result.stderr[-2000:]
-    assert "--choose_by=val_apgd sets how --choose_among chooses" in errors[0]
+    error = _compare_error("--choose_by=val_apgd", f"--model_dir={tmp_path / 'cmp'}")
+    assert "--choose_by=val_apgd sets how --choose_among chooses" in error
     assert not (tmp_path / "cmp").exists()
