@@ -76,7 +76,7 @@ flags.DEFINE_enum(
 flags.DEFINE_integer(
     "choose_points",
     1000,
-    "With --choose_by=val_apgd: validation points attacked per trial (a fixed, seeded subset).",
+    "With --choose_by=val_apgd: validation points attacked per run (a fixed, seeded subset).",
     lower_bound=1,
 )
 cli.define_verbose_flag()

@@ -87,8 +87,8 @@ def choose(trials, summary, by="val_pgd"):
     if missing:
         return Choice(tuple(trials), None, missing)
     scores = {label: _validation(summary[label], by) for label in trials}
-    best_pgd = max(pgd for pgd, _ in scores.values())
-    tied = [label for label in trials if scores[label][0] >= best_pgd - TIE_POINTS / 100]
+    best = max(robust for robust, _ in scores.values())
+    tied = [label for label in trials if scores[label][0] >= best - TIE_POINTS / 100]
     chosen = max(tied, key=lambda label: scores[label][::-1])
     return Choice(tuple(trials), chosen)
 
