@@ -6,8 +6,10 @@ training step runs the backbone in inference mode and needs only input gradients
 conv → BatchNorm → ReLU becomes one fused convolution forward and one input-gradient convolution
 backward, instead of three forward kernels and a BatchNorm gradient that also computes the unused
 γ and β gradients. On a CPU, float32 3×3 convolutions on maps of at most 16 pixels run in
-Winograd's form (`winograd.py`), which oneDNN computes twice as fast there. The function is the
-same up to rounding (the folded kernel is rounded once to the compute dtype).
+Winograd's form (`winograd.py`), which oneDNN computes twice as fast there, and a float32 3×3
+convolution of a one-channel image takes its input gradient from `single_channel.py`, twice as
+fast as oneDNN's. The function is the same up to rounding (the folded kernel is rounded once to
+the compute dtype).
 """
 
 import collections
@@ -16,7 +18,7 @@ import keras
 import tensorflow as tf
 
 from keras_dpnp import compat
-from keras_dpnp.backbones import winograd
+from keras_dpnp.backbones import single_channel, winograd
 from keras_dpnp.backbones.fused_batch_norm import FusedBatchNormalization
 from keras_dpnp.backbones.symmetric_conv import SymmetricPaddingConv2D
 
@@ -80,6 +82,16 @@ def _winograd_suits(conv):
     )
 
 
+def _single_channel_suits(conv):
+    return (
+        type(conv) is keras.layers.Conv2D
+        and conv.compute_dtype == "float32"
+        and single_channel.applies(
+            conv.kernel_size, conv.strides, conv.dilation_rate, conv.padding, conv.input.shape[-1]
+        )
+    )
+
+
 def _scale_offset(batchnorm):
     """float32 (s, o) with `batchnorm(x, training=False) == x * s + o` for image input."""
     if isinstance(batchnorm, FusedBatchNormalization):
@@ -111,6 +123,11 @@ class FoldedInference:
         on_cpu = not tf.config.list_logical_devices("GPU")
         self.winograd_layers = {
             name for name in batchnorm_of if on_cpu and _winograd_suits(backbone.get_layer(name))
+        }
+        self.single_channel_layers = {
+            name
+            for name in batchnorm_of
+            if on_cpu and _single_channel_suits(backbone.get_layer(name))
         }
 
     @classmethod
@@ -147,7 +164,8 @@ class FoldedInference:
 
     def folded_weights(self):
         """{convolution name: (kernel · s, o)} in each convolution's compute dtype (the kernel as
-        a `Winograd3x3` for `winograd_layers`)."""
+        a `Winograd3x3` for `winograd_layers`, a `SingleChannelConv` for
+        `single_channel_layers`)."""
         weights = {}
         for name, batchnorm in self._batchnorm_of.items():
             conv = self.backbone.get_layer(name)
@@ -157,6 +175,8 @@ class FoldedInference:
             kernel = tf.cast(conv.kernel, tf.float32) * scale
             if name in self.winograd_layers:
                 kernel = winograd.Winograd3x3(kernel, conv.compute_dtype)
+            elif name in self.single_channel_layers:
+                kernel = single_channel.SingleChannelConv(kernel, conv.compute_dtype)
             else:
                 kernel = tf.cast(kernel, conv.compute_dtype)
             weights[name] = (kernel, tf.cast(offset, conv.compute_dtype))
@@ -164,7 +184,7 @@ class FoldedInference:
 
     @staticmethod
     def _conv(conv, x, kernel, bias):
-        if isinstance(kernel, winograd.Winograd3x3):
+        if isinstance(kernel, (winograd.Winograd3x3, single_channel.SingleChannelConv)):
             y = kernel(x)
         elif isinstance(conv, SymmetricPaddingConv2D):
             y = conv.convolution_op(tf.cast(x, kernel.dtype), kernel)

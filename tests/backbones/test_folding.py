@@ -139,3 +139,27 @@ def test_winograd_form_for_float32_maps_of_at_most_16_pixels(precision, expected
     with distribute.precision_policy(precision):
         backbone = build_backbone("resnet18", (32, 32, 3), mean=0.5, std=0.25, width=0.125)
     assert FoldedInference.of(backbone).winograd_layers == expected
+
+
+@pytest.mark.parametrize("precision,expected", [("float32", {"conv1"}), ("mixed_bfloat16", set())])
+def test_single_channel_form_for_float32_grayscale_input(precision, expected):
+    """On a CPU: only the first convolution reads a one-channel map."""
+    with distribute.precision_policy(precision):
+        backbone = build_backbone("small_cnn", (8, 8, 1), mean=0.5, std=0.25, width=0.25)
+    assert FoldedInference.of(backbone).single_channel_layers == expected
+
+
+def test_folded_pass_of_a_grayscale_backbone_matches_inference_pass():
+    rng = np.random.default_rng(2)
+    backbone = build_backbone("small_cnn", (12, 12, 1), mean=0.5, std=0.25, width=0.25)
+    _randomise_batchnorms(backbone, rng)
+    folding = FoldedInference.of(backbone)
+    assert folding.single_channel_layers
+    images = tf.constant(rng.random((4, 12, 12, 1)), tf.float32)
+    probe = tf.constant(rng.normal(size=(4, backbone.output_shape[-1])), tf.float32)
+    weights = folding.folded_weights()
+    expected = _value_and_input_gradient(lambda x: backbone(x, training=False), images, probe)
+    got = _value_and_input_gradient(lambda x: folding(x, weights), images, probe)
+    for want, have in zip(expected, got):
+        assert np.abs(want).max() > 0
+        np.testing.assert_allclose(have, want, atol=2e-5 * np.abs(want).max())
