@@ -13,6 +13,7 @@ the compute dtype).
 """
 
 import collections
+import os
 
 import keras
 import tensorflow as tf
@@ -92,6 +93,12 @@ def _single_channel_suits(conv):
     )
 
 
+def _computes_on_one_thread():
+    """Whether TensorFlow's intra-op pool has one thread (set so, or one core to run on)."""
+    threads = tf.config.threading.get_intra_op_parallelism_threads()
+    return (threads or len(os.sched_getaffinity(0))) == 1
+
+
 def _scale_offset(batchnorm):
     """float32 (s, o) with `batchnorm(x, training=False) == x * s + o` for image input."""
     if isinstance(batchnorm, FusedBatchNormalization):
@@ -129,6 +136,9 @@ class FoldedInference:
             for name in batchnorm_of
             if on_cpu and _single_channel_suits(backbone.get_layer(name))
         }
+        # Forward and input gradient only: on one thread the padded form's oneDNN input
+        # gradient beats the explicit padding's fallback (docs/speed.md), on two it does not.
+        self.pads_first = on_cpu and _computes_on_one_thread()
 
     @classmethod
     def of(cls, backbone):
@@ -182,12 +192,11 @@ class FoldedInference:
             weights[name] = (kernel, tf.cast(offset, conv.compute_dtype))
         return weights
 
-    @staticmethod
-    def _conv(conv, x, kernel, bias):
+    def _conv(self, conv, x, kernel, bias):
         if isinstance(kernel, (winograd.Winograd3x3, single_channel.SingleChannelConv)):
             y = kernel(x)
         elif isinstance(conv, SymmetricPaddingConv2D):
-            y = conv.convolution_op(tf.cast(x, kernel.dtype), kernel)
+            y = conv.convolution_op(tf.cast(x, kernel.dtype), kernel, pad_first=self.pads_first)
         else:
             y = tf.nn.conv2d(
                 tf.cast(x, kernel.dtype),

@@ -51,10 +51,11 @@ class SymmetricPaddingConv2D(keras.layers.Conv2D):
             and not tf.config.list_logical_devices("GPU")
         )
 
-    def convolution_op(self, inputs, kernel):
-        """The convolution of the padded `inputs` with `kernel` (the layer's, or a folded one)."""
+    def convolution_op(self, inputs, kernel, pad_first=False):
+        """The convolution of the padded `inputs` with `kernel` (the layer's, or a folded one);
+        `pad_first`: pad, then convolve, whatever `pads_inside` says."""
         options = dict(strides=list(self.strides), dilations=list(self.dilation_rate))
-        if self.pads_inside(inputs.dtype):
+        if self.pads_inside(inputs.dtype) and not pad_first:
             return tf.nn.conv2d(inputs, kernel, padding=self.explicit_padding, **options)
         # In 16-bit on a CPU the explicit padding's gradients have no oneDNN kernel (the
         # fallback was 7x slower for ResNet-18 in bfloat16); elsewhere keep the pair's form.

@@ -1,5 +1,7 @@
 """The folded inference pass computes the backbone's inference pass and its input gradient."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -162,4 +164,35 @@ def test_folded_pass_of_a_grayscale_backbone_matches_inference_pass():
     got = _value_and_input_gradient(lambda x: folding(x, weights), images, probe)
     for want, have in zip(expected, got):
         assert np.abs(want).max() > 0
+        np.testing.assert_allclose(have, want, atol=2e-5 * np.abs(want).max())
+
+
+@pytest.mark.parametrize(
+    "threads,cores,expected", [(1, 2, True), (0, 1, True), (2, 2, False), (0, 2, False)]
+)
+def test_the_attack_pass_pads_first_on_one_thread(monkeypatch, threads, cores, expected):
+    monkeypatch.setattr(tf.config.threading, "get_intra_op_parallelism_threads", lambda: threads)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
+    backbone = build_backbone("small_cnn", (8, 8, 1), mean=0.5, std=0.25, width=0.25)
+    folding = FoldedInference.of(backbone)
+    assert folding.pads_first is expected
+    weights = folding.folded_weights()
+    spec = tf.TensorSpec((2, 8, 8, 1), tf.float32)
+    graph = tf.function(lambda x: folding(x, weights)).get_concrete_function(spec).graph
+    assert any(op.type == "Pad" for op in graph.get_operations()) is expected
+
+
+def test_the_padded_attack_pass_matches_inference_pass(monkeypatch):
+    monkeypatch.setattr(tf.config.threading, "get_intra_op_parallelism_threads", lambda: 1)
+    rng = np.random.default_rng(3)
+    backbone = build_backbone("small_cnn", (12, 12, 1), mean=0.5, std=0.25, width=0.25)
+    _randomise_batchnorms(backbone, rng)
+    folding = FoldedInference.of(backbone)
+    assert folding.pads_first
+    images = tf.constant(rng.random((4, 12, 12, 1)), tf.float32)
+    probe = tf.constant(rng.normal(size=(4, backbone.output_shape[-1])), tf.float32)
+    weights = folding.folded_weights()
+    expected = _value_and_input_gradient(lambda x: backbone(x, training=False), images, probe)
+    got = _value_and_input_gradient(lambda x: folding(x, weights), images, probe)
+    for want, have in zip(expected, got):
         np.testing.assert_allclose(have, want, atol=2e-5 * np.abs(want).max())
