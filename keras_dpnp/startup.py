@@ -47,6 +47,8 @@ CPU_ONLY_NOISE = (
     r"All log messages before absl::InitializeLog\(\) is called are written to STDERR",
     r"cudart_stub\.cc:\d+\] Could not find cuda drivers on your machine, GPU will not be used",
     r"failed call to cuInit: .*UNKNOWN ERROR \(303\)",
+    r"devices\.cc:\d+\] Number of eligible GPUs \(core count >= 8, compute capability >= 0\.0\)"
+    r": 0$",
 )
 # Lines of every start that the banner says better (oneDNN's state) or that ask for a rebuild.
 ALWAYS_NOISE = (
@@ -55,6 +57,8 @@ ALWAYS_NOISE = (
     r"oneDNN custom operations are on\. You may see slightly different numerical results",
     r"cpu_feature_guard\.cc:\d+\] This TensorFlow binary is optimized to use available CPU",
     r"^To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler",
+    # Grappler's notes whenever tf2onnx optimises a graph (the ONNX export).
+    r"single_machine\.cc:\d+\] Starting new session$",
 )
 # The child that copies its input to its output, less the lines matching its arguments; it
 # ignores Ctrl-C so that it outlives the parent's traceback. The parent's last write ends with

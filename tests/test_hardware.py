@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -184,6 +185,28 @@ def test_an_entry_point_drops_the_known_noise_and_nothing_else():
     assert ("cuInit" in result.stderr) == hardware.nvidia_driver_loaded()
     assert "a real error" in result.stderr
     assert result.stderr.rstrip().endswith("RuntimeError: the traceback gets through")
+
+
+@pytest.mark.parametrize(
+    "line,noise",
+    [
+        ("I0000 00:00:1.2 31472 single_machine.cc:376] Starting new session", True),
+        (
+            "I0000 00:00:1.2 31472 devices.cc:67] Number of eligible GPUs (core count >= 8, "
+            "compute capability >= 0.0): 0",
+            True,
+        ),
+        (
+            "I0000 00:00:1.2 31472 devices.cc:67] Number of eligible GPUs (core count >= 8, "
+            "compute capability >= 0.0): 1",
+            False,
+        ),
+        ("E0000 00:00:1.2 31472 some_kernel.cc:9] a real error", False),
+    ],
+)
+def test_the_export_notes_of_a_cpu_machine_are_noise(line, noise):
+    patterns = startup.noise_patterns(nvidia_driver_loaded=False)
+    assert any(re.search(pattern, line) for pattern in patterns) is noise
 
 
 def test_the_cuda_start_up_notes_are_noise_only_without_an_nvidia_driver():
