@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from input_gradients import value_and_input_gradient
 
 from keras_dpnp.backbones import build_backbone
 from keras_dpnp.backbones.folding import FoldedInference
@@ -32,12 +33,16 @@ def _randomise_batchnorms(model, rng):
             layer.beta.assign(rng.normal(0.0, 0.3, channels))
 
 
-def _value_and_input_gradient(forward, images, probe):
-    with tf.GradientTape() as tape:
-        tape.watch(images)
-        value = tf.cast(forward(images), tf.float32)
-        objective = tf.reduce_sum(value * probe)
-    return value.numpy(), tape.gradient(objective, images).numpy()
+def _assert_folded_pass_matches(backbone, folding, rng):
+    """Values and input gradients of the folded pass against the layers', inference mode."""
+    images = tf.constant(rng.random((4, *backbone.input_shape[1:])), tf.float32)
+    probe = tf.constant(rng.normal(size=(4, backbone.output_shape[-1])), tf.float32)
+    weights = folding.folded_weights()
+    expected = value_and_input_gradient(lambda x: backbone(x, training=False), images, probe)
+    got = value_and_input_gradient(lambda x: folding(x, weights), images, probe)
+    for want, have in zip(expected, got):
+        assert np.abs(want).max() > 0
+        np.testing.assert_allclose(have, want, atol=2e-5 * np.abs(want).max())
 
 
 def _cosine(a, b):
@@ -51,14 +56,7 @@ def test_folded_pass_matches_inference_pass(name, options, folded):
     _randomise_batchnorms(backbone, rng)
     folding = FoldedInference.of(backbone)
     assert len(folding.folded_layers) == folded
-    images = tf.constant(rng.random((4, 16, 16, 3)), tf.float32)
-    probe = tf.constant(rng.normal(size=(4, backbone.output_shape[-1])), tf.float32)
-    weights = folding.folded_weights()
-    expected = _value_and_input_gradient(lambda x: backbone(x, training=False), images, probe)
-    got = _value_and_input_gradient(lambda x: folding(x, weights), images, probe)
-    for want, have in zip(expected, got):
-        assert np.abs(want).max() > 0
-        np.testing.assert_allclose(have, want, atol=2e-5 * np.abs(want).max())
+    _assert_folded_pass_matches(backbone, folding, rng)
 
 
 @pytest.mark.parametrize("name,options,folded", BACKBONES[:2])
@@ -77,9 +75,9 @@ def test_bfloat16_folded_pass_is_as_accurate_as_the_layers(name, options, folded
     weights = folding.folded_weights()
     images = tf.constant(rng.random((4, 16, 16, 3)), tf.float32)
     probe = tf.constant(rng.normal(size=(4, backbone.output_shape[-1])), tf.float32)
-    exact = _value_and_input_gradient(lambda x: reference(x, training=False), images, probe)
-    layers = _value_and_input_gradient(lambda x: backbone(x, training=False), images, probe)
-    folded_ = _value_and_input_gradient(lambda x: folding(x, weights), images, probe)
+    exact = value_and_input_gradient(lambda x: reference(x, training=False), images, probe)
+    layers = value_and_input_gradient(lambda x: backbone(x, training=False), images, probe)
+    folded_ = value_and_input_gradient(lambda x: folding(x, weights), images, probe)
     for index in range(2):
         assert _cosine(folded_[index], exact[index]) > _cosine(layers[index], exact[index]) - 0.02
     assert _cosine(folded_[0], exact[0]) > 0.999
@@ -151,22 +149,6 @@ def test_single_channel_form_for_float32_grayscale_input(precision, expected):
     assert FoldedInference.of(backbone).single_channel_layers == expected
 
 
-def test_folded_pass_of_a_grayscale_backbone_matches_inference_pass():
-    rng = np.random.default_rng(2)
-    backbone = build_backbone("small_cnn", (12, 12, 1), mean=0.5, std=0.25, width=0.25)
-    _randomise_batchnorms(backbone, rng)
-    folding = FoldedInference.of(backbone)
-    assert folding.single_channel_layers
-    images = tf.constant(rng.random((4, 12, 12, 1)), tf.float32)
-    probe = tf.constant(rng.normal(size=(4, backbone.output_shape[-1])), tf.float32)
-    weights = folding.folded_weights()
-    expected = _value_and_input_gradient(lambda x: backbone(x, training=False), images, probe)
-    got = _value_and_input_gradient(lambda x: folding(x, weights), images, probe)
-    for want, have in zip(expected, got):
-        assert np.abs(want).max() > 0
-        np.testing.assert_allclose(have, want, atol=2e-5 * np.abs(want).max())
-
-
 @pytest.mark.parametrize(
     "threads,cores,expected", [(1, 2, True), (0, 1, True), (2, 2, False), (0, 2, False)]
 )
@@ -182,17 +164,14 @@ def test_the_attack_pass_pads_first_on_one_thread(monkeypatch, threads, cores, e
     assert any(op.type == "Pad" for op in graph.get_operations()) is expected
 
 
-def test_the_padded_attack_pass_matches_inference_pass(monkeypatch):
-    monkeypatch.setattr(tf.config.threading, "get_intra_op_parallelism_threads", lambda: 1)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_folded_pass_of_a_grayscale_backbone_matches_inference_pass(monkeypatch, threads):
+    """The one-channel input gradient, with the strided layers padded first (one thread) or
+    with the padding inside the kernel."""
+    monkeypatch.setattr(tf.config.threading, "get_intra_op_parallelism_threads", lambda: threads)
     rng = np.random.default_rng(3)
     backbone = build_backbone("small_cnn", (12, 12, 1), mean=0.5, std=0.25, width=0.25)
     _randomise_batchnorms(backbone, rng)
     folding = FoldedInference.of(backbone)
-    assert folding.pads_first
-    images = tf.constant(rng.random((4, 12, 12, 1)), tf.float32)
-    probe = tf.constant(rng.normal(size=(4, backbone.output_shape[-1])), tf.float32)
-    weights = folding.folded_weights()
-    expected = _value_and_input_gradient(lambda x: backbone(x, training=False), images, probe)
-    got = _value_and_input_gradient(lambda x: folding(x, weights), images, probe)
-    for want, have in zip(expected, got):
-        np.testing.assert_allclose(have, want, atol=2e-5 * np.abs(want).max())
+    assert folding.single_channel_layers and folding.pads_first is (threads == 1)
+    _assert_folded_pass_matches(backbone, folding, rng)

@@ -3,16 +3,9 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from input_gradients import value_and_input_gradient
 
 from keras_dpnp.backbones import single_channel
-
-
-def _value_and_input_gradient(convolve, x, probe):
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        y = convolve(x)
-        objective = tf.reduce_sum(y * probe)
-    return y.numpy(), tape.gradient(objective, x).numpy()
 
 
 @pytest.mark.parametrize("shape,size", [((3, 8, 8, 1), 3), ((2, 5, 7, 1), 3), ((2, 6, 4, 1), 5)])
@@ -21,8 +14,8 @@ def test_matches_conv2d_and_its_input_gradient(shape, size):
     x = tf.constant(rng.normal(size=shape), tf.float32)
     kernel = tf.constant(rng.normal(size=(size, size, 1, 6)), tf.float32)
     probe = tf.constant(rng.normal(size=shape[:3] + (6,)), tf.float32)
-    expected = _value_and_input_gradient(lambda t: tf.nn.conv2d(t, kernel, 1, "SAME"), x, probe)
-    got = _value_and_input_gradient(single_channel.SingleChannelConv(kernel, tf.float32), x, probe)
+    expected = value_and_input_gradient(lambda t: tf.nn.conv2d(t, kernel, 1, "SAME"), x, probe)
+    got = value_and_input_gradient(single_channel.SingleChannelConv(kernel, tf.float32), x, probe)
     for want, have in zip(expected, got):
         assert np.abs(want).max() > 0
         np.testing.assert_allclose(have, want, atol=1e-5 * np.abs(want).max())

@@ -3,16 +3,9 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from input_gradients import value_and_input_gradient
 
 from keras_dpnp.backbones import winograd
-
-
-def _value_and_input_gradient(convolve, x, probe):
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        y = convolve(x)
-        objective = tf.reduce_sum(y * probe)
-    return y.numpy(), tape.gradient(objective, x).numpy()
 
 
 @pytest.mark.parametrize("shape", [(3, 4, 4, 5), (2, 2, 6, 3), (1, 8, 2, 4)])
@@ -21,8 +14,8 @@ def test_matches_conv2d_and_its_input_gradient(shape):
     x = tf.constant(rng.normal(size=shape), tf.float32)
     kernel = tf.constant(rng.normal(size=(3, 3, shape[-1], 7)), tf.float32)
     probe = tf.constant(rng.normal(size=shape[:3] + (7,)), tf.float32)
-    expected = _value_and_input_gradient(lambda t: tf.nn.conv2d(t, kernel, 1, "SAME"), x, probe)
-    got = _value_and_input_gradient(winograd.Winograd3x3(kernel, tf.float32), x, probe)
+    expected = value_and_input_gradient(lambda t: tf.nn.conv2d(t, kernel, 1, "SAME"), x, probe)
+    got = value_and_input_gradient(winograd.Winograd3x3(kernel, tf.float32), x, probe)
     for want, have in zip(expected, got):
         np.testing.assert_allclose(have, want, atol=1e-5 * np.abs(want).max())
 
