@@ -71,7 +71,8 @@ flags.DEFINE_enum(
     "training logs each epoch (PGD-10 by default), or val_apgd, AutoAttack's APGD-CE and "
     "APGD-T on --choose_points validation points of each run (a short PGD can overstate "
     "a model; APGD cannot be tuned to it), a column for every row. The table names the "
-    "val_pgd choice too.",
+    "val_pgd choice too. val_apgd without --choose_among measures the column and chooses "
+    "nothing (a side check read on validation, not on the test set).",
 )
 flags.DEFINE_integer(
     "choose_points",
@@ -123,8 +124,6 @@ def main(argv):
         )
     except ValueError as error:
         cli.fail(str(error))
-    if rule.by == "val_apgd" and not rule.groups:
-        cli.fail("--choose_by=val_apgd sets how --choose_among chooses; add a --choose_among group")
     if flags.FLAGS.suite and not base.final_test:
         cli.fail(
             "--suite evaluates on the test split, which --nofinal_test keeps unread; "

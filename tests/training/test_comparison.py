@@ -271,6 +271,10 @@ def test_run_all_attacks_the_validation_of_every_run_by_val_apgd(tmp_path, monke
     assert attacked == [("t1", 200), ("t3", 200), ("x", 200)]
     assert all(results["validation_apgd"]["images"] == 200 for _, results in rows)
     assert comparison.run_all(runs[:1], rule=selection.Rule((("t1", "t3"),))) and len(attacked) == 3
+    # Without a group to choose among, val_apgd still measures every run and chooses nothing.
+    rows = comparison.run_all(runs[2:], rule=selection.Rule((), "val_apgd", points=100))
+    assert attacked[3:] == [("x", 100)] and rows[0][1]["validation_apgd"]["images"] == 100
+    assert selection.choices_markdown(selection.Rule((), "val_apgd"), {}) == ""
 
 
 def test_the_mca_column_comes_from_the_reports_that_measured_corruptions():
@@ -287,9 +291,3 @@ def test_the_mca_column_comes_from_the_reports_that_measured_corruptions():
     assert "| 55.0 ± 7.1 | 81.0 ± 0.0 (1 seed) |" in table  # row a: one of its two seeds
     assert "| 40.0 ± 0.0 | – |" in table
     assert "mCA: mean accuracy over the common corruptions" in table
-
-
-def test_cli_refuses_a_choice_by_val_apgd_without_trials_to_choose_among(tmp_path):
-    error = _compare_error("--choose_by=val_apgd", f"--model_dir={tmp_path / 'cmp'}")
-    assert "--choose_by=val_apgd sets how --choose_among chooses" in error
-    assert not (tmp_path / "cmp").exists()
