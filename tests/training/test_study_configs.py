@@ -35,8 +35,8 @@ print(json.dumps(plans))
 """
 
 
-def _plans():
-    paths = [f"configs/fashion_mnist_{name}.cfg" for name in STUDY]
+def _plans(names=STUDY):
+    paths = [f"configs/fashion_mnist_{name}.cfg" for name in names]
     done = subprocess.run(
         [sys.executable, "-c", PLANNER, *paths],
         cwd=ROOT,
@@ -46,7 +46,7 @@ def _plans():
         timeout=300,
     )
     plans = json.loads(done.stdout.strip().splitlines()[-1])
-    return dict(zip(STUDY, (plans[path] for path in paths), strict=True))
+    return dict(zip(names, (plans[path] for path in paths), strict=True))
 
 
 def test_each_shared_run_directory_is_one_run_and_the_frontier_holds_the_whole_study():
@@ -66,3 +66,22 @@ def test_each_shared_run_directory_is_one_run_and_the_frontier_holds_the_whole_s
         for run_dir in first["runs"].keys() & second["runs"].keys():
             saved = first["runs"][run_dir]
             assert TrainConfig.from_json(second["runs"][run_dir]).matches_saved(saved), run_dir
+
+
+def test_the_attack_check_changes_only_the_training_attack_of_two_tuning_runs():
+    plans = _plans(("tuning", "attack_check"))
+    tuning, check = plans["tuning"]["runs"], plans["attack_check"]["runs"]
+    assert plans["attack_check"]["suite"] is None and not check.keys() & tuning.keys()
+    study = "runs/fashion_mnist_study"
+    for label, control in (
+        ("trades_b6_ce_attack", "trades_b6"),
+        ("adv_dpnp_b6_ce_attack", "adv_dpnp_b6"),
+    ):
+        run, same = (
+            json.loads(check[f"{study}/{label}/seed0"]),
+            json.loads(tuning[f"{study}/{control}/seed0"]),
+        )
+        assert (run.pop("attack_objective"), same.pop("attack_objective")) == ("ce", "auto")
+        assert (run.pop("final_test"), same.pop("final_test")) == (False, True)
+        different = {key for key in run if run[key] != same.get(key)}
+        assert different == {"model_dir", "name"}, different
