@@ -6,10 +6,10 @@ training step runs the backbone in inference mode and needs only input gradients
 conv → BatchNorm → ReLU becomes one fused convolution forward and one input-gradient convolution
 backward, instead of three forward kernels and a BatchNorm gradient that also computes the unused
 γ and β gradients. On a CPU, float32 3×3 convolutions on maps of at most 16 pixels run in
-Winograd's form (`winograd.py`), which oneDNN computes twice as fast there, and a float32 3×3
-convolution of a one-channel image takes its input gradient from `single_channel.py`, twice as
-fast as oneDNN's. The function is the same up to rounding (the folded kernel is rounded once to
-the compute dtype).
+Winograd's form (`winograd.py`), which oneDNN computes twice as fast there, and a float32
+stride-1 convolution of a one-channel image takes its input gradient from `single_channel.py`,
+twice as fast as oneDNN's. The function is the same up to rounding (the folded kernel is
+rounded once to the compute dtype).
 """
 
 import collections
@@ -96,7 +96,10 @@ def _single_channel_suits(conv):
 def _computes_on_one_thread():
     """Whether TensorFlow's intra-op pool has one thread (set so, or one core to run on)."""
     threads = tf.config.threading.get_intra_op_parallelism_threads()
-    return (threads or len(os.sched_getaffinity(0))) == 1
+    if not threads:  # TensorFlow's default: every core this process may run on
+        usable = getattr(os, "sched_getaffinity", None)  # Linux only
+        threads = len(usable(0)) if usable else os.cpu_count()
+    return threads == 1
 
 
 def _scale_offset(batchnorm):

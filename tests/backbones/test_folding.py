@@ -164,6 +164,15 @@ def test_the_attack_pass_pads_first_on_one_thread(monkeypatch, threads, cores, e
     assert any(op.type == "Pad" for op in graph.get_operations()) is expected
 
 
+def test_without_affinity_the_core_count_decides(monkeypatch):
+    """macOS and Windows have no `os.sched_getaffinity`."""
+    monkeypatch.setattr(tf.config.threading, "get_intra_op_parallelism_threads", lambda: 0)
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    backbone = build_backbone("small_cnn", (8, 8, 1), mean=0.5, std=0.25, width=0.25)
+    assert FoldedInference.of(backbone).pads_first
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_folded_pass_of_a_grayscale_backbone_matches_inference_pass(monkeypatch, threads):
     """The one-channel input gradient, with the strided layers padded first (one thread) or
