@@ -47,7 +47,8 @@ def _title(results):
     if model.get("path"):
         epoch = f", epoch {model['epoch']}" if model.get("epoch") else ""
         method = f" ({model['method']}{epoch})" if model.get("method") else ""
-        parts.append(f"`{model['path']}`{method}")
+        path = os.path.join(model["run"], model["path"]) if model.get("run") else model["path"]
+        parts.append(f"`{path}`{method}")
     if data.get("name"):
         parts.append(f"{data['name']} {data.get('split', 'test')} split")
     parts.append(
@@ -434,12 +435,14 @@ def figure_links(written):
     return lines
 
 
-def describe_source(results, model_path, model, splits, epoch=None):
-    """Adds to `results` which model file (of which training epoch, when known) and which data
-    set (test split) it measured."""
+def describe_source(results, source, model, splits):
+    """Adds to `results` which model file (a `ModelSource`: its path inside its run, the run's
+    folder as training named it, the training epoch when known) and which data set (test split)
+    it measured. No absolute path is recorded, so a report travels with its run directory."""
     results["model"] = {
-        "path": model_path,
-        "epoch": epoch,
+        "path": source.recorded_path,
+        "run": source.config.run_dir if source.config else None,
+        "epoch": source.epoch(),
         "method": getattr(model, "method_name", None),
         "head": getattr(model, "head_kind", None),
     }

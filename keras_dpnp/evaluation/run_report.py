@@ -115,7 +115,7 @@ def evaluate_model(
         corruption_settings=settings,
         progress=progress,
     )
-    report.describe_source(results, source.model_path, model, splits, source.epoch())
+    report.describe_source(results, source, model, splits)
     folder = out or source.folder
     results = merged_report(report.read_report(folder), results)
     markdown, paths = report.write_report(results, folder, figure_formats)
@@ -200,7 +200,9 @@ def finished_report(
     except ModelLoadError:
         return None
     previous = source.run.read_json(ROBUSTNESS_FILE) if source.run else None
-    if previous and _same_evaluation(previous, suite, seed, source.model_path, autoattack_points):
+    if previous and _same_evaluation(
+        previous, suite, seed, source.recorded_path, autoattack_points
+    ):
         return previous
     return None
 

@@ -129,7 +129,7 @@ def _stored(source, settings):
 
 
 def _model_entry(source):
-    return {"path": source.model_path, "epoch": source.epoch()}
+    return {"path": source.recorded_path, "epoch": source.epoch()}
 
 
 def _validation_points(config, model, points):

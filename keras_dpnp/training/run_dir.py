@@ -434,6 +434,13 @@ class ModelSource:
     run: RunDir | None
     config: TrainConfig | None
 
+    @property
+    def recorded_path(self):
+        """How reports name the model file: its path inside the run (`best.keras`), so a run
+        directory moved or cloned elsewhere still holds reports of its own model; a file
+        outside any run keeps the path it was given."""
+        return os.path.relpath(self.model_path, self.run.path) if self.run else self.model_path
+
     def epoch(self):
         """The epoch of the model file as its run's results.json records it, else None."""
         return self.run.recorded_epoch(self.model_path) if self.run else None

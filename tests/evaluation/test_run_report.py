@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import pytest
 
@@ -9,7 +10,12 @@ from conftest import tiny_model
 from keras_dpnp.attacks.pgd import PGDConfig
 from keras_dpnp.config import TrainConfig
 from keras_dpnp.evaluation import robustness, run_report
-from keras_dpnp.evaluation.run_report import attack_settings, evaluate_model, evaluate_run
+from keras_dpnp.evaluation.run_report import (
+    attack_settings,
+    evaluate_model,
+    evaluate_run,
+    finished_report,
+)
 from keras_dpnp.files import UnwritableError
 from keras_dpnp.training.loop import train
 
@@ -41,7 +47,7 @@ def test_headline_report_uses_the_runs_attack_and_is_reused(run_dir):
     assert names == ["clean", "fgsm", "pgd", "cw_linf", "autoattack"]
     accuracy = {row["name"]: row["accuracy"] for row in results["attacks"]}
     assert accuracy["autoattack"] <= min(accuracy["pgd"], accuracy["clean"])
-    assert results["model"]["path"] == os.path.join(run_dir, "best.keras")
+    assert (results["model"]["path"], results["model"]["run"]) == ("best.keras", run_dir)
     saved = os.path.join(run_dir, "robustness.json")
     with open(saved, encoding="utf-8") as f:
         assert json.load(f)["attacks"] == results["attacks"]
@@ -57,6 +63,12 @@ def test_headline_report_uses_the_runs_attack_and_is_reused(run_dir):
     assert evaluate_run(run_dir, "headline", autoattack_points=20, progress=False) == subset
     more = evaluate_run(run_dir, "headline", autoattack_points=60, progress=False)
     assert more["autoattack"]["points"] == 60
+
+
+def test_a_run_directory_moved_elsewhere_keeps_its_report(run_dir, tmp_path):
+    results = evaluate_run(run_dir, "headline", autoattack_points=20, progress=False)
+    moved = shutil.copytree(run_dir, tmp_path / "cloned" / "run")
+    assert finished_report(str(moved), "headline", autoattack_points=20) == results
 
 
 def test_corruptions_and_geometry_join_the_runs_headline_report(run_dir):

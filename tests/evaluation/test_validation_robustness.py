@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -48,7 +49,7 @@ def test_the_run_is_attacked_on_its_own_validation_points_once(run_dir):
     splits = load_dataset("digits", validation_fraction=0.1, seed=3)
     images, labels = splits.validation
     chosen = autoattack_subset(len(labels), 60)
-    model = load_model(measured["model"]["path"])
+    model = load_model(os.path.join(run_dir, measured["model"]["path"]))
     predicted = np.argmax(model(images[chosen].astype(np.float32) / 255, training=False), 1)
     assert measured["clean_accuracy"] == pytest.approx(np.mean(predicted == labels[chosen]))
     saved = os.path.join(run_dir, "validation_robustness.json")
@@ -59,6 +60,13 @@ def test_the_run_is_attacked_on_its_own_validation_points_once(run_dir):
     assert finished_validation_robustness(run_dir, points=60) == measured
     assert os.stat(saved).st_mtime_ns == before
     assert finished_validation_robustness(run_dir, points=40) is None  # other settings: not it
+
+
+def test_a_run_directory_moved_elsewhere_keeps_its_measurement(run_dir, tmp_path):
+    measured = validation_robustness(run_dir, points=60, progress=False)
+    assert measured["model"]["path"] == "best.keras"  # no absolute path in a committed run
+    moved = shutil.copytree(run_dir, tmp_path / "cloned" / "run")
+    assert finished_validation_robustness(str(moved), points=60) == measured
 
 
 def test_more_points_than_the_split_holds_attack_all_of_them(run_dir):

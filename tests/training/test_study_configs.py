@@ -56,7 +56,7 @@ def test_each_shared_run_directory_is_one_run_and_the_frontier_holds_the_whole_s
     assert (frontier["points"], compare["points"]) == (500, 1000)
     assert (tuning["table"], frontier["table"]) == ("tuning", "frontier")
     shared = compare["runs"].keys() & tuning["runs"].keys()
-    assert "runs/fashion_mnist_study/pgd_at/seed0" in shared
+    assert "studies/fashion_mnist/pgd_at/seed0" in shared
     assert len(shared) == 4  # seed 0 of pgd_at and of the three chosen β settings
     defences = {run_dir for run_dir in compare["runs"] if "/standard/" not in run_dir}
     defences -= {run_dir for run_dir in compare["runs"] if "/dpnp/" in run_dir}
@@ -72,7 +72,7 @@ def test_the_attack_check_changes_only_the_training_attack_of_two_tuning_runs():
     plans = _plans(("tuning", "attack_check"))
     tuning, check = plans["tuning"]["runs"], plans["attack_check"]["runs"]
     assert plans["attack_check"]["suite"] is None and not check.keys() & tuning.keys()
-    study = "runs/fashion_mnist_study"
+    study = "studies/fashion_mnist"
     for label, control in (
         ("trades_b6_ce_attack", "trades_b6"),
         ("adv_dpnp_b6_ce_attack", "adv_dpnp_b6"),
