@@ -16,7 +16,7 @@ import sys
 from absl import flags
 
 from keras_dpnp import cli, losses
-from keras_dpnp.attacks.pgd import NORMS, PGDConfig
+from keras_dpnp.attacks.pgd import NORMS, STARTS, PGDConfig
 from keras_dpnp.backbones import BACKBONES
 from keras_dpnp.data import DATASET_FORMS, check_dataset_name, parse_image_size
 from keras_dpnp.heads import HEADS, LOGIT_FORMS, PROTOTYPE_INITS
@@ -97,6 +97,7 @@ FLAG_TOPICS = (
             "attack_steps",
             "attack_norm",
             "attack_objective",
+            "attack_start",
             "epsilon_warmup_epochs",
             "val_attack_steps",
             "eval_attack_steps",
@@ -228,6 +229,12 @@ class TrainConfig:
     attack_objective: str = _field(
         "auto", "Training attack objective; auto: the method's.", choices=("auto", "kl", "ce")
     )
+    attack_start: str = _field(
+        "uniform",
+        "Training attack's random start: uniform in the ε-ball, or small_normal, 0.001·N(0, 1) "
+        "around the image (Zhang et al.'s TRADES code).",
+        choices=STARTS,
+    )
     epsilon_warmup_epochs: int = _field(0, "Epochs over which ε ramps up linearly.", minimum=0)
     # Evaluation.
     val_attack_steps: int = _field(
@@ -352,6 +359,7 @@ class TrainConfig:
             step_size=self.attack_step_size,
             steps=self.attack_steps,
             norm=self.attack_norm,
+            start=self.attack_start,
         )
 
     def eval_attack(self, steps):

@@ -98,6 +98,9 @@ def test_the_training_attack_is_one_pgd_config_with_the_method_objective(method,
         epsilon=0.2, step_size=0.05, steps=7, norm="linf", objective=objective
     )
     assert TrainConfig(method=method, attack_objective="kl").train_attack().objective == "kl"
+    start = TrainConfig(method=method, attack_start="small_normal").train_attack().start
+    assert start == "small_normal"
+    assert TrainConfig(method=method).eval_attack(steps=20).start == "uniform"
 
 
 def test_loss_weights_and_form_come_from_their_flags():

@@ -10,11 +10,16 @@ from keras_dpnp import losses
 
 NORMS = ("linf", "l2")
 OBJECTIVES = ("ce", "kl", "margin")
+# Where a random start puts the first point: anywhere in the ε-ball (Madry et al.), or within
+# 0.001·N(0, 1) of the image, as Zhang et al.'s TRADES code starts its KL attack.
+STARTS = ("uniform", "small_normal")
+SMALL_NORMAL_SCALE = 0.001
 
 
 @dataclasses.dataclass(frozen=True)
 class PGDConfig:
-    """One PGD attack: radius, step, number of steps, norm, objective, random start."""
+    """One PGD attack: radius, step, number of steps, norm, objective, random start and its
+    kind (`STARTS`)."""
 
     epsilon: float = 8 / 255
     step_size: float = 2 / 255
@@ -22,6 +27,7 @@ class PGDConfig:
     norm: str = "linf"
     objective: str = "ce"
     random_start: bool = True
+    start: str = "uniform"
 
     def __post_init__(self):
         if not (math.isfinite(self.epsilon) and math.isfinite(self.step_size)):
@@ -41,6 +47,8 @@ class PGDConfig:
             raise ValueError(
                 f"attack objective must be one of {OBJECTIVES}, got {self.objective!r}"
             )
+        if self.start not in STARTS:
+            raise ValueError(f"attack start must be one of {STARTS}, got {self.start!r}")
 
     def step_at(self, epsilon):
         """The step for the radius `epsilon` (a number or a tensor, e.g. an ε warm-up): the
@@ -79,10 +87,14 @@ def _replica_share(draw, shape):
     return noise[first : first + rows]
 
 
-def random_start(x, epsilon, norm, seed_generator=None):
-    """A random point of the ε-ball around `x`, clipped to [0, 1]."""
+def random_start(x, epsilon, norm, seed_generator=None, kind="uniform"):
+    """A random point of the ε-ball around `x`, clipped to [0, 1]: uniform in the ball, or
+    (`kind='small_normal'`) `x + 0.001·N(0, 1)` projected into it."""
     shape = tf.shape(x)
-    if norm == "linf":
+    if kind == "small_normal":
+        noise = _replica_share(lambda s: keras.random.normal(s, seed=seed_generator), shape)
+        delta = project(noise * SMALL_NORMAL_SCALE, epsilon, norm)
+    elif norm == "linf":
         delta = (
             _replica_share(lambda s: keras.random.uniform(s, -1.0, 1.0, seed=seed_generator), shape)
             * epsilon
@@ -136,7 +148,11 @@ def pgd(
         reference_logits = logits_fn(x)
     if reference_logits is not None:
         reference_logits = tf.stop_gradient(tf.cast(reference_logits, tf.float32))
-    x_adv = random_start(x, eps, config.norm, seed_generator) if config.random_start else x
+    x_adv = (
+        random_start(x, eps, config.norm, seed_generator, config.start)
+        if config.random_start
+        else x
+    )
 
     def body(i, x_adv):
         with tf.GradientTape() as tape:

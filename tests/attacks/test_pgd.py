@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from conftest import tiny_model
 from keras_dpnp import losses
-from keras_dpnp.attacks.pgd import PGDConfig, pgd
+from keras_dpnp.attacks.pgd import PGDConfig, pgd, random_start
 
 
 @pytest.mark.parametrize("norm,epsilon,step", [("linf", 0.1, 0.03), ("l2", 0.5, 0.2)])
@@ -57,3 +57,29 @@ def test_bad_attack_configs_are_rejected():
         PGDConfig(steps=0)
     with pytest.raises(ValueError, match="norm must be one of"):
         PGDConfig(norm="l1")
+    with pytest.raises(ValueError, match="start must be one of .*small_normal.*got 'zero'"):
+        PGDConfig(start="zero")
+
+
+@pytest.mark.parametrize("norm,epsilon", [("linf", 0.1), ("l2", 0.5)])
+def test_the_two_random_starts(norm, epsilon):
+    x = tf.fill([512, 8, 8, 1], 0.5)
+    uniform = np.asarray(random_start(x, epsilon, norm) - x).reshape(512, -1)
+    small = np.asarray(random_start(x, epsilon, norm, kind="small_normal") - x).reshape(512, -1)
+    if norm == "linf":  # uniform in [-ε, ε] per pixel: mean |δ| = ε / 2
+        assert np.abs(uniform).mean() == pytest.approx(epsilon / 2, rel=0.02)
+        assert np.abs(uniform).max() <= epsilon + 1e-6
+    else:  # uniform in the L2 ball of 64 pixels: mean radius 64/65 ε
+        assert np.linalg.norm(uniform, axis=1).mean() == pytest.approx(epsilon * 64 / 65, rel=0.02)
+    assert small.std() == pytest.approx(0.001, rel=0.02) and abs(small.mean()) < 1e-4
+
+
+def test_pgd_starts_where_its_config_says(batch):
+    x, y = batch
+    model = tiny_model("standard")
+    logits_fn = lambda t: model(t, training=False)  # noqa: E731
+    sizes = {}
+    for start in ("uniform", "small_normal"):  # one tiny step: the start shows through
+        config = PGDConfig(epsilon=0.3, step_size=1e-6, steps=1, start=start)
+        sizes[start] = float(np.abs(np.asarray(pgd(logits_fn, x, y, config)) - x).mean())
+    assert sizes["small_normal"] < 0.002 < 0.1 < sizes["uniform"]
