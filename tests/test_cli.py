@@ -121,7 +121,7 @@ def test_train_help_groups_its_flags_with_defaults_as_a_person_writes_them():
         assert f"\n  {entry}\n" in page
     assert "--[no]dual_branch  (default: true)" in page and "--verbose=auto" in page
     assert "0.0313725" not in page and "tt_check_filter" not in page
-    assert page.count("\n  --") == 55
+    assert page.count("\n  --") == 56
 
 
 @pytest.mark.slow

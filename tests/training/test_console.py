@@ -50,7 +50,8 @@ def test_the_banner_says_what_is_trained_on_what_where_and_into_which_folder(fin
     assert "parameters), 2 epochs" in banner
     assert "digits: 1,212 train / 135 validation / 450 test (scikit-learn" in banner
     assert "L∞ ε = 0.2, training PGD-1 (kl, step 0.1)" in banner
-    assert "replica" in banner and "oneDNN o" in banner and "precision  float32 (" in banner
+    precision = config.with_resolved_precision().precision  # mixed_bfloat16 on an AMX CPU
+    assert "replica" in banner and "oneDNN o" in banner and f"precision  {precision} (" in banner
     assert f"run dir    {config.run_dir} (new run)" in banner
 
 

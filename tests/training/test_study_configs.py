@@ -72,16 +72,19 @@ def test_the_attack_check_changes_only_the_training_attack_of_two_tuning_runs():
     plans = _plans(("tuning", "attack_check"))
     tuning, check = plans["tuning"]["runs"], plans["attack_check"]["runs"]
     assert plans["attack_check"]["suite"] is None and not check.keys() & tuning.keys()
+    assert len(check) == 4
     study = "studies/fashion_mnist"
-    for label, control in (
-        ("trades_b6_ce_attack", "trades_b6"),
-        ("adv_dpnp_b6_ce_attack", "adv_dpnp_b6"),
+    for label, control, (key, changed, original) in (
+        ("trades_b6_ce_attack", "trades_b6", ("attack_objective", "ce", "auto")),
+        ("adv_dpnp_b6_ce_attack", "adv_dpnp_b6", ("attack_objective", "ce", "auto")),
+        ("trades_b6_small_start", "trades_b6", ("attack_start", "small_normal", "uniform")),
+        ("adv_dpnp_b6_small_start", "adv_dpnp_b6", ("attack_start", "small_normal", "uniform")),
     ):
         run, same = (
             json.loads(check[f"{study}/{label}/seed0"]),
             json.loads(tuning[f"{study}/{control}/seed0"]),
         )
-        assert (run.pop("attack_objective"), same.pop("attack_objective")) == ("ce", "auto")
+        assert (run.pop(key), same.pop(key)) == (changed, original)
         assert (run.pop("final_test"), same.pop("final_test")) == (False, True)
         different = {key for key in run if run[key] != same.get(key)}
         assert different == {"model_dir", "name"}, different
