@@ -87,11 +87,11 @@ def _replica_share(draw, shape):
     return noise[first : first + rows]
 
 
-def random_start(x, epsilon, norm, seed_generator=None, kind="uniform"):
+def random_start(x, epsilon, norm, seed_generator=None, start="uniform"):
     """A random point of the ε-ball around `x`, clipped to [0, 1]: uniform in the ball, or
-    (`kind='small_normal'`) `x + 0.001·N(0, 1)` projected into it."""
+    (`start='small_normal'`) `x + 0.001·N(0, 1)` projected into it."""
     shape = tf.shape(x)
-    if kind == "small_normal":
+    if start == "small_normal":
         noise = _replica_share(lambda s: keras.random.normal(s, seed=seed_generator), shape)
         delta = project(noise * SMALL_NORMAL_SCALE, epsilon, norm)
     elif norm == "linf":

@@ -65,7 +65,7 @@ def test_bad_attack_configs_are_rejected():
 def test_the_two_random_starts(norm, epsilon):
     x = tf.fill([512, 8, 8, 1], 0.5)
     uniform = np.asarray(random_start(x, epsilon, norm) - x).reshape(512, -1)
-    small = np.asarray(random_start(x, epsilon, norm, kind="small_normal") - x).reshape(512, -1)
+    small = np.asarray(random_start(x, epsilon, norm, start="small_normal") - x).reshape(512, -1)
     if norm == "linf":  # uniform in [-ε, ε] per pixel: mean |δ| = ε / 2
         assert np.abs(uniform).mean() == pytest.approx(epsilon / 2, rel=0.02)
         assert np.abs(uniform).max() <= epsilon + 1e-6
