@@ -38,6 +38,9 @@ LR_SCHEDULES = ("cosine", "piecewise", "constant")
 PER_RADIUS_SQUARED = {"align_weight": 10.0}
 # Fields that name a run without changing what it computes; `matches_saved` ignores them.
 RUN_LABEL_FIELDS = ("name", "model_dir")
+# Fields that change only what is measured after training: the same run either way, and a
+# config asking for more than a run measured completes it (`training/loop.py`).
+AFTER_TRAINING_FIELDS = ("final_test",)
 _PER_RADIUS_SQUARED_TEXT = re.compile(r"^\s*([0-9.eE+-]+)\s*/\s*r(?:2|²|\^2|\*\*2)\s*$")
 
 
@@ -244,7 +247,8 @@ class TrainConfig:
     final_test: bool = _field(
         True,
         "Measure the test set after training; false keeps it "
-        "unread (choosing a configuration on validation only).",
+        "unread (choosing a configuration on validation only; a later run of the same "
+        "config without this flag reads it then, nothing retrained).",
     )
     # Optimisation.
     epochs: int = _field(60, "Training epochs.", minimum=1)
@@ -412,15 +416,15 @@ class TrainConfig:
         compared as resolved here: a run saved as float32 matches `auto` where auto picks float32.
         The folder is the run, so the fields that only name it (`RUN_LABEL_FIELDS`: how its
         path was spelt, the name a flagfile or a comparison gave it) are not compared: two study
-        configs that share a run reuse it.
+        configs that share a run reuse it. Nor is what is measured after training
+        (`AFTER_TRAINING_FIELDS`): a run trained with `--nofinal_test` is the same run.
         """
         try:
             saved = TrainConfig.from_json(text)
         except (ValueError, TypeError):
             return False
-        saved = dataclasses.replace(
-            saved, **{field: getattr(self, field) for field in RUN_LABEL_FIELDS}
-        )
+        ignored = RUN_LABEL_FIELDS + AFTER_TRAINING_FIELDS
+        saved = dataclasses.replace(saved, **{field: getattr(self, field) for field in ignored})
         return saved.with_resolved_precision() == self.with_resolved_precision()
 
     @classmethod

@@ -149,6 +149,12 @@ def test_a_config_json_of_the_old_literal_align_weight_still_matches():
     assert not TrainConfig(radius=2.0).matches_saved(json.dumps({**saved, "radius": 2.0}))
 
 
+def test_a_run_is_the_same_run_whatever_its_name_folder_or_test_check():
+    saved = TrainConfig(name="a", model_dir="runs/a", final_test=False).to_json()
+    assert TrainConfig(name="b", model_dir="studies/b", final_test=True).matches_saved(saved)
+    assert not TrainConfig(final_test=True, beta=1.0).matches_saved(saved)
+
+
 @pytest.mark.parametrize(
     "value,text",
     [(8 / 255, "8/255"), (0.1, "0.1"), (5e-4, "0.0005"), (4.0, "4"), (math.pi / 100, "0.03142")],

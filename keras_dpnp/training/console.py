@@ -109,9 +109,11 @@ def _attack_text(config):
     if config.epsilon == 0:
         return "ε = 0 (no attack)"
     attack = config.train_attack()
+    start = "" if attack.start == "uniform" else f", {attack.start.replace('_', '-')} start"
     return (
         f"{NORM_NAMES[config.attack_norm]} ε = {readable_number(config.epsilon)}, training "
-        f"PGD-{attack.steps} ({attack.objective}, step {readable_number(attack.step_size)}); "
+        f"PGD-{attack.steps} ({attack.objective}, step {readable_number(attack.step_size)}"
+        f"{start}); "
         "validation PGD-"
         f"{config.val_attack_steps}, test PGD-{config.eval_attack_steps}"
     )

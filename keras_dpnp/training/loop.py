@@ -168,6 +168,21 @@ def _final_test(config: TrainConfig, run: RunDir, splits):
     return accuracy_under_pgd(model, test_ds, attack)
 
 
+def _read_test_of_finished_run(config, run, results, verbose):
+    """The test check of a run trained with `--nofinal_test`, now asked for: reads the test
+    split once for the run's model; nothing is trained."""
+    splits = _load_data(config)
+    with run.lock():
+        completed = run.add_final_test(results, _final_test(config, run, splits))
+    if verbose:
+        print(
+            f"[train] {run.path} holds this run, finished with the test set unread: "
+            "read now, nothing trained",
+            flush=True,
+        )
+    return completed
+
+
 def devices_text(strategy):
     """The devices and the strategy, in words."""
     gpus = tf.config.list_logical_devices("GPU")
@@ -276,6 +291,8 @@ def train(config: TrainConfig, *, verbose="auto", overwrite=False):
     config = dataclasses.replace(config, precision=precision)
     run = RunDir(config.run_dir)
     finished = run.finished_results(config)
+    if finished is not None and config.final_test and finished["clean_accuracy"] is None:
+        return _read_test_of_finished_run(config, run, finished, verbose)
     if finished is not None:
         if verbose:
             print(f"[train] {run.path} holds this run, finished: nothing trained", flush=True)

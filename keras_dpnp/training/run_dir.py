@@ -41,7 +41,7 @@ import time
 import keras
 import numpy as np
 
-from keras_dpnp.config import RUN_LABEL_FIELDS, TrainConfig
+from keras_dpnp.config import AFTER_TRAINING_FIELDS, RUN_LABEL_FIELDS, TrainConfig
 from keras_dpnp.files import atomic_path, write_text
 from keras_dpnp.training import epoch_state
 
@@ -60,6 +60,8 @@ LAST_CHECKPOINT = "last.keras"
 BEST_CHECKPOINT = "best.keras"
 # The files each --checkpoint choice takes, in order of preference.
 CHECKPOINTS = {"best": (BEST_CHECKPOINT, LAST_CHECKPOINT), "last": (LAST_CHECKPOINT,)}
+# The test fields of results.json while the test set is unread (`--nofinal_test`).
+UNREAD_TEST = {"test_examples": 0, "clean_accuracy": None, "pgd_accuracy": None}
 
 
 def recorded_checkpoint(results):
@@ -86,7 +88,9 @@ def _config_differences(config, saved_text):
     changed = [
         f"--{key}={saved.get(key)!r} there, {value!r} now"
         for key, value in current.items()
-        if key in saved and saved[key] != value and key not in RUN_LABEL_FIELDS
+        if key in saved
+        and saved[key] != value
+        and key not in RUN_LABEL_FIELDS + AFTER_TRAINING_FIELDS
     ]
     unknown = sorted(set(saved) - set(current))
     return "; ".join(changed + [f"unknown setting {key!r}" for key in unknown]) or "?"
@@ -291,12 +295,34 @@ class RunDir:
         return checkpoint.get("epoch") if same_file else None
 
     def finished_results(self, config):
-        """The results of an earlier run of the same config in this folder, or None."""
+        """The results of an earlier run of the same config in this folder, or None; without
+        their test numbers for a config that keeps the test set unread (`--nofinal_test`)."""
         if not self.is_run():
             return None
         with open(self.file(CONFIG_FILE), encoding="utf-8") as f:
             same = config.matches_saved(f.read())
-        return self.read_json(RESULTS_FILE) if same else None
+        results = self.read_json(RESULTS_FILE) if same else None
+        if results is None or config.final_test:
+            return results
+        return {**results, **UNREAD_TEST}
+
+    def add_final_test(self, results, test):
+        """Records the test check of a run trained with `--nofinal_test` (`test`: the
+        examples, clean and robust accuracy measured on its model) in results.json, and that
+        it was read in config.json; returns the completed results."""
+        completed = {
+            **results,
+            "test_examples": test["examples"],
+            "clean_accuracy": test["clean_accuracy"],
+            "pgd_accuracy": test["robust_accuracy"],
+        }
+        self.write_results(completed)
+        saved = self.read_json(CONFIG_FILE)
+        write_text(
+            self.file(CONFIG_FILE),
+            json.dumps({**saved, "final_test": True}, indent=2, sort_keys=True) + "\n",
+        )
+        return completed
 
     def prepare(self, config, overwrite=False):
         """Creates the folder and writes `config`, or accepts a folder holding the same config

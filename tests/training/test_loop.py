@@ -1,7 +1,11 @@
 """The train CLI end to end on a tiny config, and one run's guarantees."""
 
+import contextlib
+import dataclasses
+import io
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -11,8 +15,10 @@ import pytest
 import tensorflow as tf
 
 from conftest import lock_held_by_another_process, tiny_config, tiny_model
+from keras_dpnp.data import load_dataset, make_dataset
+from keras_dpnp.evaluation.accuracy import accuracy_under_pgd
 from keras_dpnp.training import callbacks, epoch_state, loop
-from keras_dpnp.training.run_dir import RunDir, RunDirectoryError
+from keras_dpnp.training.run_dir import RunDir, RunDirectoryError, load_model
 
 TINY = [
     "--dataset=digits",
@@ -117,10 +123,28 @@ def test_cli_errors_for_run_directory_and_batch_size_leave_the_old_run_untouched
     assert not (tmp_path / "big").exists()
 
 
-def test_a_validation_only_run_leaves_the_test_set_unread(tmp_path):
-    results = loop.train(tiny_config(tmp_path, final_test=False), verbose=0)
+def test_a_validation_only_run_leaves_the_test_set_unread_until_a_config_asks_for_it(tmp_path):
+    unread = tiny_config(tmp_path, final_test=False)
+    results = loop.train(unread, verbose=0)
     assert results["clean_accuracy"] is None and results["test_examples"] == 0
     assert "test set not read" in loop.format_results(results)
+    run = RunDir(unread.run_dir)
+    model_bytes = pathlib.Path(run.file("best.keras")).read_bytes()
+    history = pathlib.Path(run.history_path).read_text()
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        tested = loop.train(dataclasses.replace(unread, final_test=True), verbose=2)
+    assert "test set unread: read now, nothing trained" in printed.getvalue()
+    assert tested["test_examples"] == 450 and 0 < tested["clean_accuracy"] <= 1
+    assert tested["validation"] == results["validation"]
+    assert pathlib.Path(run.file("best.keras")).read_bytes() == model_bytes
+    assert pathlib.Path(run.history_path).read_text() == history
+    assert json.loads(pathlib.Path(run.file("config.json")).read_text())["final_test"] is True
+    splits = load_dataset("digits", validation_fraction=unread.validation_fraction)
+    test = make_dataset(*splits.test, batch_size=256, training=False)
+    measured = accuracy_under_pgd(load_model(run.file("best.keras")), test, None)
+    assert measured["clean_accuracy"] == pytest.approx(tested["clean_accuracy"], abs=1e-6)
+    assert loop.train(unread, verbose=0)["clean_accuracy"] is None  # still unread for it
 
 
 def test_class_mean_prototypes_point_at_the_class_means_when_the_next_epoch_begins():

@@ -68,26 +68,32 @@ def test_each_shared_run_directory_is_one_run_and_the_frontier_holds_the_whole_s
             assert TrainConfig.from_json(second["runs"][run_dir]).matches_saved(saved), run_dir
 
 
-def test_the_attack_check_changes_only_the_training_attack_of_two_tuning_runs():
+def test_the_attack_check_shares_its_ce_rows_with_the_tuning_and_changes_only_the_attack():
     plans = _plans(("tuning", "attack_check"))
     tuning, check = plans["tuning"]["runs"], plans["attack_check"]["runs"]
-    assert plans["attack_check"]["suite"] is None and not check.keys() & tuning.keys()
-    assert len(check) == 4
     study = "studies/fashion_mnist"
-    for label, control, (flag, changed, original) in (
-        ("trades_b6_ce_attack", "trades_b6", ("attack_objective", "ce", "auto")),
-        ("adv_dpnp_b6_ce_attack", "adv_dpnp_b6", ("attack_objective", "ce", "auto")),
-        ("trades_b6_small_start", "trades_b6", ("attack_start", "small_normal", "uniform")),
-        ("adv_dpnp_b6_small_start", "adv_dpnp_b6", ("attack_start", "small_normal", "uniform")),
-    ):
+    assert plans["attack_check"]["suite"] is None and len(check) == 4
+    shared = {f"{study}/trades_b6/seed0", f"{study}/adv_dpnp_b6/seed0"}
+    assert check.keys() & tuning.keys() == shared
+    for run_dir in shared:
+        assert TrainConfig.from_json(check[run_dir]).matches_saved(tuning[run_dir]), run_dir
+    for label, control in (("trades_b6", "trades_b6"), ("adv_dpnp_b6", "adv_dpnp_b6")):
         run, same = (
-            json.loads(check[f"{study}/{label}/seed0"]),
+            json.loads(check[f"{study}/{label}_small_start/seed0"]),
             json.loads(tuning[f"{study}/{control}/seed0"]),
         )
-        assert (run.pop(flag), same.pop(flag)) == (changed, original)
-        assert (run.pop("final_test"), same.pop("final_test")) == (False, True)
+        assert (run["attack_objective"], same["attack_objective"]) == ("auto", "ce")
+        assert (run["attack_start"], same["attack_start"]) == ("small_normal", "uniform")
         different = {key for key in run if run[key] != same.get(key)}
-        assert different == {"model_dir", "name"}, different
+        assert different == {"model_dir", "name", "attack_objective", "attack_start"}, different
+
+
+def test_the_tuning_reads_no_test_set_and_every_method_trains_against_the_ce_attack():
+    tuning = _plans(("tuning",))["tuning"]["runs"]
+    configs = [json.loads(text) for text in tuning.values()]
+    assert len(configs) == 13
+    assert all(config["final_test"] is False for config in configs)
+    assert {config["attack_objective"] for config in configs} == {"ce"}
 
 
 def test_no_flagfile_includes_itself():
