@@ -113,9 +113,8 @@ def _attack_text(config):
     return (
         f"{NORM_NAMES[config.attack_norm]} ε = {readable_number(config.epsilon)}, training "
         f"PGD-{attack.steps} ({attack.objective}, step {readable_number(attack.step_size)}"
-        f"{start}); "
-        "validation PGD-"
-        f"{config.val_attack_steps}, test PGD-{config.eval_attack_steps}"
+        f"{start}); validation PGD-{config.val_attack_steps}, "
+        + (f"test PGD-{config.eval_attack_steps}" if config.final_test else "test set unread")
     )
 
 

@@ -61,11 +61,14 @@ def test_a_resumed_run_says_from_which_epoch():
     assert "(resumed after epoch 3 of 1)" in banner and "9 train / 3 test (here)" in banner
 
 
-def test_the_banner_names_a_start_other_than_uniform():
+def test_the_banner_names_a_start_other_than_uniform_and_an_unread_test_set():
     facts = console.RunFacts(1, {"train": 9}, "here", "CPU", "why", "on", 0)
-    config = tiny_config(pathlib.Path("x"), attack_start="small_normal")
+    config = tiny_config(pathlib.Path("x"), attack_start="small_normal", final_test=False)
     banner = console.start_banner(config, facts)
-    assert "training PGD-1 (kl, step 0.1, small-normal start); validation" in banner
+    expected = (
+        "training PGD-1 (kl, step 0.1, small-normal start); validation PGD-1, test set unread"
+    )
+    assert expected in banner
 
 
 def test_the_test_numbers_are_of_the_checkpoint_results_json_names(finished):
