@@ -96,6 +96,26 @@ def test_the_tuning_reads_no_test_set_and_every_method_trains_against_the_ce_att
     assert {config["attack_objective"] for config in configs} == {"ce"}
 
 
+def test_the_ablations_change_only_their_part_of_the_chosen_adv_dpnp_row():
+    plans = _plans(("tuning", "compare"))
+    tuning, compare = plans["tuning"]["runs"], plans["compare"]["runs"]
+    study = "studies/fashion_mnist"
+    (chosen,) = [
+        json.loads(text)
+        for run_dir, text in compare.items()
+        if run_dir.endswith("/seed0") and json.loads(text)["method"] == "adv_dpnp"
+    ]
+    ablated = {
+        "no_dual_branch": {"dual_branch"},
+        "no_alignment": {"align_weight"},
+        "no_consistency": {"beta"},
+    }
+    for name, fields in ablated.items():
+        run = json.loads(tuning[f"{study}/{name}/seed0"])
+        different = {key for key in run if run[key] != chosen.get(key)}
+        assert different == {"model_dir", "name", "final_test", *fields}, (name, different)
+
+
 def test_no_flagfile_includes_itself():
     """absl only warns about a flagfile that names itself, and then drops the line."""
     for name in sorted(os.listdir(os.path.join(ROOT, "configs"))):
