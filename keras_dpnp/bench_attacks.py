@@ -76,10 +76,11 @@ flags.DEFINE_string(
     "default: the one running this.",
 )
 flags.DEFINE_string("output", None, "With --reference: also write the report as JSON here.")
+cli.define_autoattack_workers_flag()
 HELP_GROUPS = (
     ("PGD speed", ("batch_size", "repeats")),
     ("model and attack", ("model", "dataset", "epsilon", "autoattack_points", "seed", "threads")),
-    ("reference AutoAttack", ("reference", "reference_python", "output")),
+    ("reference AutoAttack", ("reference", "reference_python", "output", "autoattack_workers")),
 )
 
 
@@ -89,17 +90,9 @@ def _check_flags(f):
         cli.fail("--reference compares on a trained model: pass --model=<run dir or .keras>")
     if f.reference and not f.autoattack_points:
         cli.fail("--reference needs --autoattack_points >= 1 (the points both attacks run on)")
-    for name in ("reference_python", "output"):
+    for name in ("reference_python", "output", "autoattack_workers"):
         if f[name].present and not f.reference:
             cli.fail(f"--{name} is used only with --reference")
-
-
-def _set_threads(threads):
-    if threads:
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
 def _speed_setups(f):
@@ -158,6 +151,7 @@ def _reference_comparison(f):
         seed=f.seed,
         batch_size=f.batch_size,
         threads=f.threads,
+        workers=f.autoattack_workers,
         progress=lambda line: print(f"[bench_attacks] {line}", file=sys.stderr, flush=True),
     )
     print(reference_comparison.report_text(report))
@@ -178,7 +172,7 @@ def main(argv):
     from keras_dpnp.files import UnwritableError, check_writable
     from keras_dpnp.training.run_dir import ModelLoadError
 
-    _set_threads(f.threads)
+    cli.apply_threads(f.threads, f.autoattack_workers)
     try:
         if f.output:
             check_writable(os.path.dirname(os.path.abspath(f.output)))

@@ -108,14 +108,33 @@ def define_threads_flag():
     )
 
 
-def apply_threads(count):
-    """Sets TensorFlow's two thread pools to `count` threads (0 keeps its defaults); call it
-    before TensorFlow runs its first operation."""
-    if count:
-        import tensorflow as tf
+def define_autoattack_workers_flag():
+    """--autoattack_workers: AutoAttack's batches attacked at once."""
+    flags.DEFINE_integer(
+        "autoattack_workers",
+        1,
+        "AutoAttack's batches attacked at once, TensorFlow's intra-op threads shared among "
+        "them (--threads or every core, divided by this): faster on several cores, where one "
+        "batch's small operations leave cores idle; the result is that of one at a time. "
+        "Needs at least this many batches: --autoattack_points over --batch_size.",
+        lower_bound=1,
+    )
 
-        tf.config.threading.set_intra_op_parallelism_threads(count)
-        tf.config.threading.set_inter_op_parallelism_threads(count)
+
+def apply_threads(count, workers=1):
+    """Sets TensorFlow's thread pools to `count` threads (0: every core this process may run
+    on, TensorFlow's default), shared by `workers` batches computed at once: intra-op threads
+    `count // workers` (at least 1), inter-op threads `count` (at least `workers`). Call it
+    before TensorFlow runs its first operation."""
+    if not count and workers == 1:
+        return
+    import tensorflow as tf
+
+    from keras_dpnp import hardware
+
+    total = count or hardware.usable_cores()
+    tf.config.threading.set_intra_op_parallelism_threads(max(1, total // workers))
+    tf.config.threading.set_inter_op_parallelism_threads(max(total, workers))
 
 
 def verbose_value():

@@ -133,6 +133,7 @@ flags.DEFINE_list(
 flags.DEFINE_list("severities", None, "Comma-separated subset of severities 1..5; default: all.")
 flags.mark_flag_as_required("model")
 cli.define_threads_flag()
+cli.define_autoattack_workers_flag()
 HELP_GROUPS = (
     ("model", ("model", "checkpoint")),
     (
@@ -167,7 +168,7 @@ HELP_GROUPS = (
         ("corruption_source", "corruption_cache", "corruptions", "severities"),
     ),
     ("output", ("out", "figure_format")),
-    ("sharing the machine", ("threads",)),
+    ("sharing the machine", ("threads", "autoattack_workers")),
 )
 
 
@@ -214,7 +215,7 @@ def main(argv):
     from keras_dpnp.training.run_dir import ModelLoadError
 
     f = flags.FLAGS
-    cli.apply_threads(f.threads)
+    cli.apply_threads(f.threads, f.autoattack_workers)
     try:
         _, markdown, paths = evaluate_model(
             f.model,
@@ -230,6 +231,7 @@ def main(argv):
             batch_size=f.batch_size,
             restarts=f.restarts,
             autoattack_points=f.autoattack_points,
+            autoattack_workers=f.autoattack_workers,
             corruptions=_corruption_options(),
             out=f.out,
             figure_formats=_figure_formats(),

@@ -22,6 +22,12 @@ NATIVE_BFLOAT16_FLAGS = ("amx_bf16", "avx512_bf16")
 NATIVE_BFLOAT16_GPU_CAPABILITY = (8, 0)
 
 
+def usable_cores():
+    """The cores this process may run on (TensorFlow's default thread count)."""
+    affinity = getattr(os, "sched_getaffinity", None)  # Linux only
+    return len(affinity(0)) if affinity else os.cpu_count()
+
+
 def read_cpuinfo(path="/proc/cpuinfo"):
     """The text of `path`, or '' where there is none (not Linux)."""
     try:

@@ -150,10 +150,12 @@ def test_every_command_has_a_grouped_help_page(module, groups):
 
 
 @pytest.mark.slow
-def test_threads_are_set_in_the_process_before_tensorflow_runs():
+@pytest.mark.parametrize("threads,workers,pools", [(1, 1, ["1", "1"]), (2, 2, ["1", "2"])])
+def test_threads_are_set_in_the_process_before_tensorflow_runs(threads, workers, pools):
+    """Concurrent AutoAttack batches share the cores: intra-op threads divided among them."""
     script = (
-        "from keras_dpnp import cli; cli.apply_threads(1); import tensorflow as tf; "
-        "tf.constant(1.0) + 1.0; "
+        f"from keras_dpnp import cli; cli.apply_threads({threads}, {workers}); "
+        "import tensorflow as tf; tf.constant(1.0) + 1.0; "
         "print(tf.config.threading.get_intra_op_parallelism_threads(), "
         "tf.config.threading.get_inter_op_parallelism_threads())"
     )
@@ -165,4 +167,4 @@ def test_threads_are_set_in_the_process_before_tensorflow_runs():
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT},
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["1", "1"]
+    assert done.stdout.split() == pools

@@ -176,6 +176,7 @@ def apgd(
     seed=0,
     batch_size=500,
     progress=None,
+    workers=1,
 ):
     """Untargeted APGD on the cross-entropy (`loss='ce'`) or DLR (`'dlr'`) loss.
 
@@ -185,6 +186,7 @@ def apgd(
     loss or when the best loss stalled. Returns adversarial images (np.ndarray): for each point
     a misclassified iterate where one was found, else the highest-loss iterate; points
     misclassified clean count as fooled and come back as a misclassified iterate or unchanged.
+    `batch_size` points per batch, `workers` batches at once (`run_on_unfooled`).
     """
     x, y = check_inputs(x, y, epsilon, norm)
     if loss not in LOSSES:
@@ -194,7 +196,7 @@ def apgd(
         logits_fn, x.shape[1:], epsilon=epsilon, norm=norm, loss=loss, steps=steps, rho=rho
     )
     x_adv, _ = run_on_unfooled(
-        run, x, y, ranks=[0], seed=seed, batch_size=batch_size, progress=progress
+        run, x, y, ranks=[0], seed=seed, batch_size=batch_size, progress=progress, workers=workers
     )
     return x_adv
 
@@ -212,12 +214,14 @@ def apgd_targeted(
     seed=0,
     batch_size=500,
     progress=None,
+    workers=1,
 ):
     """APGD-T: APGD on the targeted DLR loss, one run per target class.
 
     The targets are the classes with the 2nd, 3rd, … largest clean logit; each run attacks
     only the points that every earlier target left unfooled. Returns adversarial images as
     `apgd` does.
+    `batch_size` points per batch, `workers` batches at once (`run_on_unfooled`).
     """
     x, y = check_inputs(x, y, epsilon, norm)
     _check_steps(steps, rho)
@@ -239,5 +243,6 @@ def apgd_targeted(
         seed=seed,
         batch_size=batch_size,
         progress=progress,
+        workers=workers,
     )
     return x_adv

@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_dpnp.attacks.apgd import apgd, apgd_targeted
-from keras_dpnp.attacks.batching import check_inputs, num_classes
+from keras_dpnp.attacks.batching import check_inputs, check_workers, num_classes
 from keras_dpnp.attacks.fab import fab_targeted
 from keras_dpnp.attacks.pgd import project
 from keras_dpnp.attacks.square import square
@@ -88,8 +88,11 @@ def _check_valid(x, x_adv, epsilon, norm):
         )
 
 
-def _stage(name, logits_fn, x, y, *, epsilon, norm, seed, batch_size, num_targets, progress):
-    common = dict(epsilon=epsilon, norm=norm, batch_size=batch_size, progress=progress)
+def _stage(name, logits_fn, x, y, *, epsilon, norm, seed, num_targets, progress, batching):
+    batch_size, workers = batching
+    common = dict(
+        epsilon=epsilon, norm=norm, batch_size=batch_size, progress=progress, workers=workers
+    )
     if name == "apgd-ce":
         return apgd(logits_fn, x, y, loss="ce", steps=STEPS, seed=seed, **common)
     if name == "apgd-t":
@@ -126,6 +129,7 @@ def autoattack(
     seed=0,
     batch_size=500,
     verbose=True,
+    workers=1,
 ):
     """Runs AutoAttack on images `x` (float32 [N, H, W, C] in [0, 1]) with true labels `y`.
 
@@ -133,7 +137,9 @@ def autoattack(
     'standard' (APGD-CE, APGD-T, FAB-T, Square 5000 queries) or 'fast' (APGD-CE, APGD-T).
     Targeted stages use min(9, K − 1) targets. Each stage attacks only the points still
     robust; its images are clipped to [0, 1], projected onto the ε-ball and classified again
-    before a point is counted as broken. Returns an `AutoAttackResult`.
+    before a point is counted as broken. Each stage attacks `batch_size` points per batch,
+    `workers` batches at once (the same result for any `workers`; `run_on_unfooled`).
+    Returns an `AutoAttackResult`.
     """
     started = time.perf_counter()
     x, y = check_inputs(x, y, epsilon, norm)
@@ -141,6 +147,7 @@ def autoattack(
         raise ValueError(f"version must be one of {tuple(VERSIONS)}, got {version!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    check_workers(workers)
     if len(x) == 0:
         raise ValueError("no images to attack: x is empty")
     classes = num_classes(logits_fn, x)
@@ -173,9 +180,9 @@ def autoattack(
                 epsilon=epsilon,
                 norm=norm,
                 seed=seed,
-                batch_size=batch_size,
                 num_targets=num_targets,
                 progress=progress,
+                batching=(batch_size, workers),
             )
             candidates = _into_box_and_ball(x[index], candidates, epsilon, norm)
             broken = classify(candidates) != y[index]

@@ -1,8 +1,10 @@
 """What the AutoAttack attacks share: input checks, per-example helpers, and batching.
 
 Each attack compiles one graph for a batch (`batch_signature`), and `run_on_unfooled` feeds it
-the points not yet fooled, batch by batch (and target by target).
+the points not yet fooled, batch by batch (and target by target), `workers` batches at once.
 """
+
+import concurrent.futures
 
 import numpy as np
 import tensorflow as tf
@@ -74,35 +76,66 @@ def batch_signature(image_shape):
     ]
 
 
-def run_on_unfooled(run_batch, x, y, *, ranks, seed, batch_size, progress=None):
+def check_workers(workers):
+    """Rejects a count of batches attacked at once below 1."""
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+
+
+def _balanced_batches(points, batch_size):
+    """(offset, points) of the fewest batches of at most `batch_size` of `points`, their sizes
+    within one of each other, so that batches attacked at once finish together."""
+    batches = np.array_split(points, -(-len(points) // batch_size)) if len(points) else []
+    offsets = np.cumsum([0, *(len(batch) for batch in batches)])
+    return list(zip(offsets[:-1].tolist(), batches, strict=True))
+
+
+def _attack_batch(run_batch, x, y, index, rank, batch_seed):
+    images, hit = run_batch(
+        tf.constant(x[index]), tf.constant(y[index]), tf.constant(rank, tf.int32), batch_seed
+    )
+    return images.numpy(), hit.numpy()
+
+
+def run_on_unfooled(run_batch, x, y, *, ranks, seed, batch_size, progress=None, workers=1):
     """Runs `run_batch(x, y, rank, seed) -> (x_out, fooled)` on the points not yet fooled.
 
     One pass per entry of `ranks` (the target ranks of a targeted attack; `[0]` for an
-    untargeted one), each over batches of the points every earlier pass left unfooled.
+    untargeted one), each over batches of the points every earlier pass left unfooled: the
+    fewest batches of at most `batch_size` points, of equal size (within one).
     Returns the attacked images and the fooled mask. `progress(points)` is called after
     every batch with the work it did, counted in points: each point is one pass per rank, done
     when attacked or skipped for being fooled earlier, so the calls add up to `len(x)` and a
     progress bar's estimate of the time left stays linear in a targeted attack's many passes.
+
+    `workers` batches of a pass are attacked at once, each in a thread of its own; a batch's
+    seed depends on its place in the pass only, so the result is the same for any `workers`.
+    Concurrent batches keep the cores busy where one batch's small operations cannot (best
+    with TensorFlow's intra-op threads set to the cores divided by `workers`).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    check_workers(workers)
     x_out = x.copy()
     fooled = np.zeros(len(x), dtype=bool)
     ranks = list(ranks)
-    for pass_index, rank in enumerate(ranks):
-        active = np.flatnonzero(~fooled)
-        for start in range(0, len(active), batch_size):
-            index = active[start : start + batch_size]
-            batch_seed = tf.constant([seed, rank * 1_000_003 + start], tf.int64)
-            images, hit = run_batch(
-                tf.constant(x[index]),
-                tf.constant(y[index]),
-                tf.constant(rank, tf.int32),
-                batch_seed,
-            )
-            x_out[index] = images.numpy()
-            fooled[index] = hit.numpy()
-            if progress is not None:
-                skipped_later = int(fooled[index].sum()) * (len(ranks) - 1 - pass_index)
-                progress((len(index) + skipped_later) / len(ranks))
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        for pass_index, rank in enumerate(ranks):
+            active = np.flatnonzero(~fooled)
+            batches = {}
+            for start, index in _balanced_batches(active, batch_size):
+                batch_seed = tf.constant([seed, rank * 1_000_003 + start], tf.int64)
+                job = pool.submit(_attack_batch, run_batch, x, y, index, rank, batch_seed)
+                batches[job] = index
+            for job in concurrent.futures.as_completed(batches):
+                index = batches[job]
+                try:
+                    x_out[index], fooled[index] = job.result()
+                except BaseException:
+                    for other in batches:
+                        other.cancel()
+                    raise
+                if progress is not None:
+                    skipped_later = int(fooled[index].sum()) * (len(ranks) - 1 - pass_index)
+                    progress((len(index) + skipped_later) / len(ranks))
     return x_out, fooled

@@ -138,6 +138,7 @@ def fab_targeted(
     beta=0.9,
     batch_size=500,
     progress=None,
+    workers=1,
 ):
     """FAB-T: one FAB run per target class (the 2nd, 3rd, … largest clean logit).
 
@@ -145,6 +146,7 @@ def fab_targeted(
     caps the bias towards the clean point, `eta` overshoots the hyperplane, `beta` shrinks
     the perturbation after a success (the paper's defaults). Returns images (np.ndarray): the
     smallest adversarial example found within ε, else the clean image.
+    `batch_size` points per batch, `workers` batches at once (`run_on_unfooled`).
     """
     x, y = check_inputs(x, y, epsilon, norm)
     if steps < 1:
@@ -161,6 +163,13 @@ def fab_targeted(
         beta=beta,
     )
     x_adv, _ = run_on_unfooled(
-        run, x, y, ranks=range(1, num_targets + 1), seed=0, batch_size=batch_size, progress=progress
+        run,
+        x,
+        y,
+        ranks=range(1, num_targets + 1),
+        seed=0,
+        batch_size=batch_size,
+        progress=progress,
+        workers=workers,
     )
     return x_adv

@@ -216,6 +216,7 @@ def square(
     seed=0,
     batch_size=500,
     progress=None,
+    workers=1,
 ):
     """Square attack on the margin loss; makes no gradient call.
 
@@ -223,6 +224,7 @@ def square(
     runs up to `queries` iterations, one model query each for every point not yet fooled.
     Returns adversarial images (np.ndarray): misclassified where the attack succeeded, else
     the lowest-margin point found; points misclassified clean come back unchanged.
+    `batch_size` points per batch, `workers` batches at once (`run_on_unfooled`).
     """
     x, y = check_inputs(x, y, epsilon, norm)
     if queries < 1:
@@ -233,6 +235,6 @@ def square(
         logits_fn, x.shape[1:], epsilon=epsilon, norm=norm, queries=queries, p_init=p_init
     )
     x_adv, _ = run_on_unfooled(
-        run, x, y, ranks=[0], seed=seed, batch_size=batch_size, progress=progress
+        run, x, y, ranks=[0], seed=seed, batch_size=batch_size, progress=progress, workers=workers
     )
     return x_adv

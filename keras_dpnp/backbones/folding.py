@@ -13,12 +13,11 @@ rounded once to the compute dtype).
 """
 
 import collections
-import os
 
 import keras
 import tensorflow as tf
 
-from keras_dpnp import compat
+from keras_dpnp import compat, hardware
 from keras_dpnp.backbones import single_channel, winograd
 from keras_dpnp.backbones.fused_batch_norm import FusedBatchNormalization
 from keras_dpnp.backbones.symmetric_conv import SymmetricPaddingConv2D
@@ -96,10 +95,7 @@ def _single_channel_suits(conv):
 def _computes_on_one_thread():
     """Whether TensorFlow's intra-op pool has one thread (set so, or one core to run on)."""
     threads = tf.config.threading.get_intra_op_parallelism_threads()
-    if not threads:  # TensorFlow's default: every core this process may run on
-        usable = getattr(os, "sched_getaffinity", None)  # Linux only
-        threads = len(usable(0)) if usable else os.cpu_count()
-    return threads == 1
+    return (threads or hardware.usable_cores()) == 1
 
 
 def _scale_offset(batchnorm):

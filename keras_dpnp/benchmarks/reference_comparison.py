@@ -33,8 +33,9 @@ class ReferenceRunError(RuntimeError):
     """The reference's process failed after its probe said it could run."""
 
 
-def run_ours(setup, seed, batch_size):
-    """Our standard AutoAttack on `setup`'s points: the figures of the module docstring."""
+def run_ours(setup, seed, batch_size, workers=1):
+    """Our standard AutoAttack on `setup`'s points, `workers` batches at once: the figures of
+    the module docstring."""
     result = autoattack(
         attack_logits_fn(setup.model),
         setup.images,
@@ -45,6 +46,7 @@ def run_ours(setup, seed, batch_size):
         seed=seed,
         batch_size=batch_size,
         verbose=False,
+        workers=workers,
     )
     return {
         "clean_accuracy": result.clean_accuracy,
@@ -188,12 +190,7 @@ def our_versions():
     return {"tensorflow": tf.__version__, "keras": keras.__version__, "cpu": hardware.cpu_model()}
 
 
-def usable_cores():
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-
-
-def compare(setup, *, python, seed, batch_size, threads=0, progress=print):
+def compare(setup, *, python, seed, batch_size, threads=0, workers=1, progress=print):
     """Runs our AutoAttack, then the reference's where `python` has it: the JSON-ready report.
 
     Args:
@@ -203,12 +200,14 @@ def compare(setup, *, python, seed, batch_size, threads=0, progress=print):
         seed, batch_size: both sides'.
         threads: the thread count the caller gave TensorFlow, and PyTorch's (0: TensorFlow's
             defaults, and every usable core for PyTorch).
+        workers: our batches attacked at once (`autoattack`'s); the reference attacks one
+            batch at a time.
         progress: called with a line before each run.
     """
     probe = reference_probe(python)
     load_before = os.getloadavg()[0]
     progress(f"our AutoAttack on {len(setup.labels)} points")
-    ours = run_ours(setup, seed, batch_size)
+    ours = run_ours(setup, seed, batch_size, workers)
     report = {
         "setup": setup.name,
         "points": len(setup.labels),
@@ -217,6 +216,7 @@ def compare(setup, *, python, seed, batch_size, threads=0, progress=print):
         "seed": seed,
         "batch_size": batch_size,
         "tensorflow_threads": threads,  # 0: TensorFlow's defaults
+        "autoattack_workers": workers,
         "ours": {**ours, "versions": our_versions()},
     }
     reference = None
@@ -224,9 +224,8 @@ def compare(setup, *, python, seed, batch_size, threads=0, progress=print):
         report["reference_skipped"] = probe["unavailable"]
     else:
         progress("the reference AutoAttack on the ONNX export, in its own process")
-        reference = run_reference(
-            python, setup, seed=seed, batch_size=batch_size, threads=threads or usable_cores()
-        )
+        threads = threads or hardware.usable_cores()
+        reference = run_reference(python, setup, seed=seed, batch_size=batch_size, threads=threads)
         report["reference"] = reference
         report["differing_verdicts"] = differing_verdicts(ours, reference)
     report["rows"] = comparison_rows(ours, reference)
@@ -241,9 +240,11 @@ def _threads_text(count):
 def _versions_line(report):
     ours = report["ours"]["versions"]
     threads = report["tensorflow_threads"]
+    workers = report.get("autoattack_workers", 1)
     line = (
         f"ours: TensorFlow {ours['tensorflow']}, Keras {ours['keras']}, "
         f"{_threads_text(threads) if threads else 'default threads'}"
+        + (f", {workers} batches at once" if workers > 1 else "")
     )
     if "reference" not in report:
         return line

@@ -10,6 +10,7 @@ import multiprocessing
 import os
 import statistics
 
+from keras_dpnp import hardware
 from keras_dpnp.benchmarks import training_step
 
 
@@ -78,8 +79,7 @@ def case_line(row):
 
 def _thread_counts(threads, with_pytorch):
     """(PyTorch's thread count, the report's note): PyTorch gets TensorFlow's or every core."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    count = threads or cores
+    count = threads or hardware.usable_cores()
     note = {
         "tensorflow": threads or "default (every core)",
         "pytorch": count if with_pytorch else None,

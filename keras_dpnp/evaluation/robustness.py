@@ -144,6 +144,7 @@ class Evaluation:
     progress: bool
     spec: SuiteSpec
     autoattack_points: int | None = None
+    autoattack_workers: int = 1
     results: dict = dataclasses.field(default_factory=dict)
     correct: dict = dataclasses.field(default_factory=dict)
     subset_correct: dict = dataclasses.field(default_factory=dict)
@@ -321,6 +322,7 @@ def autoattack_part(ev):
         seed=ev.seed,
         batch_size=ev.batch_size,
         verbose=ev.progress,
+        workers=ev.autoattack_workers,
     )
     ev.results["autoattack"] = {
         "version": "standard",
@@ -592,6 +594,7 @@ def evaluate_robustness(
     step_size=None,
     restarts=1,
     autoattack_points=None,
+    autoattack_workers=1,
     corruption_settings=None,
     progress=True,
 ):
@@ -617,6 +620,8 @@ def evaluate_robustness(
         autoattack_points: run AutoAttack on a fixed subset of this many of the evaluated
             points (drawn with `AUTOATTACK_SUBSET_SEED`, whatever `seed` is, so every run is
             attacked on the same points; its test indices are reported); None: all of them.
+        autoattack_workers: AutoAttack's batches attacked at once (`autoattack`'s `workers`:
+            the same result, faster on several cores).
         corruption_settings: a `corruptions.CorruptionSettings` for the `full` suite's
             corruptions (default: generated from the suite's points, not cached).
         progress: log each attack's accuracy and time to stderr.
@@ -673,6 +678,7 @@ def evaluate_robustness(
         progress=progress,
         spec=spec,
         autoattack_points=autoattack_points,
+        autoattack_workers=int(autoattack_workers),
         test_indices=chosen,
         corruption_settings=corruption_settings,
     )

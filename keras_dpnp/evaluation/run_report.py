@@ -59,6 +59,7 @@ def evaluate_model(
     batch_size=256,
     restarts=1,
     autoattack_points=None,
+    autoattack_workers=1,
     corruptions=None,
     out=None,
     figure_formats=("png",),
@@ -71,7 +72,7 @@ def evaluate_model(
     overriding the run's data settings (`data_dir`, `manual_dir`, `image_size`, ...).
     `corruptions`: the `CorruptionSettings` fields other than the data set, for the full suite.
     `autoattack_points`: AutoAttack on a fixed subset of this many points (see
-    `robustness.evaluate_robustness`).
+    `robustness.evaluate_robustness`), `autoattack_workers` of its batches at once.
     Writes the report into `out` (default: the run directory, or the file's folder), which is
     checked writable before anything is loaded (`UnwritableError` otherwise), each figure in
     each of `figure_formats` (`png`, `pdf`, `svg`). A report already there on the same model
@@ -112,6 +113,7 @@ def evaluate_model(
         step_size=step_size,
         restarts=restarts,
         autoattack_points=autoattack_points,
+        autoattack_workers=autoattack_workers,
         corruption_settings=settings,
         progress=progress,
     )

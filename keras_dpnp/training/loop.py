@@ -21,7 +21,13 @@ from keras_dpnp.evaluation.accuracy import accuracy_under_pgd
 from keras_dpnp.methods import METHODS
 from keras_dpnp.model import AdvDPNP
 from keras_dpnp.training import callbacks, console, curves, distribute
-from keras_dpnp.training.run_dir import EPOCH_SECONDS, RunDir, load_model, recorded_checkpoint
+from keras_dpnp.training.run_dir import (
+    EPOCH_SECONDS,
+    RunDir,
+    fields_of_test_check,
+    load_model,
+    recorded_checkpoint,
+)
 
 
 def build_model(config: TrainConfig, info) -> AdvDPNP:
@@ -159,9 +165,10 @@ def _seconds_per_epoch(epochs, train_seconds, epochs_trained):
 
 
 def _final_test(config: TrainConfig, run: RunDir, splits):
-    """Test accuracy of the run's model (`RunDir.checkpoint()`), not of the weights in memory."""
+    """Test accuracy of the run's model (`RunDir.checkpoint()`), not of the weights in memory;
+    None with `--nofinal_test`."""
     if not config.final_test:
-        return {"examples": 0, "clean_accuracy": None, "robust_accuracy": None}
+        return None
     model = load_model(run.checkpoint())
     test_ds = datasets.make_dataset(*splits.test, batch_size=config.batch_size, training=False)
     attack = config.eval_attack(config.eval_attack_steps) if config.epsilon > 0 else None
@@ -230,9 +237,7 @@ def _results(config: TrainConfig, info, run: RunDir, checkpoint, test, timing):
         "attack": f"PGD-{config.eval_attack_steps} (CE, step {config.attack_step_size:.4g}, "
         f"random start, {config.attack_norm})",
         "checkpoint": checkpoint,
-        "test_examples": test["examples"],
-        "clean_accuracy": test["clean_accuracy"],
-        "pgd_accuracy": test["robust_accuracy"],
+        **fields_of_test_check(test),
         "validation": {
             key[len("val_") :]: value
             for key, value in epochs[checkpoint["epoch"]].items()

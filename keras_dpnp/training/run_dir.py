@@ -60,8 +60,18 @@ LAST_CHECKPOINT = "last.keras"
 BEST_CHECKPOINT = "best.keras"
 # The files each --checkpoint choice takes, in order of preference.
 CHECKPOINTS = {"best": (BEST_CHECKPOINT, LAST_CHECKPOINT), "last": (LAST_CHECKPOINT,)}
-# The test fields of results.json while the test set is unread (`--nofinal_test`).
-UNREAD_TEST = {"test_examples": 0, "clean_accuracy": None, "pgd_accuracy": None}
+
+
+def fields_of_test_check(test):
+    """results.json's test fields for `test` (examples, clean and robust accuracy of a test
+    check, `accuracy_under_pgd`'s dict), or for None: the test set unread (`--nofinal_test`)."""
+    if test is None:
+        return {"test_examples": 0, "clean_accuracy": None, "pgd_accuracy": None}
+    return {
+        "test_examples": test["examples"],
+        "clean_accuracy": test["clean_accuracy"],
+        "pgd_accuracy": test["robust_accuracy"],
+    }
 
 
 def recorded_checkpoint(results):
@@ -304,18 +314,13 @@ class RunDir:
         results = self.read_json(RESULTS_FILE) if same else None
         if results is None or config.final_test:
             return results
-        return {**results, **UNREAD_TEST}
+        return {**results, **fields_of_test_check(None)}
 
     def add_final_test(self, results, test):
         """Records the test check of a run trained with `--nofinal_test` (`test`: the
         examples, clean and robust accuracy measured on its model) in results.json, and that
         it was read in config.json; returns the completed results."""
-        completed = {
-            **results,
-            "test_examples": test["examples"],
-            "clean_accuracy": test["clean_accuracy"],
-            "pgd_accuracy": test["robust_accuracy"],
-        }
+        completed = {**results, **fields_of_test_check(test)}
         self.write_results(completed)
         saved = self.read_json(CONFIG_FILE)
         write_text(

@@ -74,12 +74,26 @@ def test_quiet_run_prints_nothing(standard_model, capsys):
     assert capsys.readouterr().out == ""
 
 
+def test_batches_attacked_at_once_give_the_same_result(standard_model, standard_result):
+    logits_fn, x, _ = standard_model
+    result, y = standard_result
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(autoattack_module, "STEPS", 20)
+        patch.setattr(autoattack_module, "SQUARE_QUERIES", 300)
+        again = autoattack(logits_fn, x, y, epsilon=EPSILON, batch_size=8, verbose=False, workers=3)
+    assert again.stages == result.stages
+    np.testing.assert_array_equal(again.robust, result.robust)
+    np.testing.assert_array_equal(again.x_adv, result.x_adv)
+
+
 def test_bad_requests_are_rejected(standard_model):
     logits_fn, x, y = standard_model
     with pytest.raises(ValueError, match="version must be one of"):
         autoattack(logits_fn, x, y, epsilon=0.1, version="plus")
     with pytest.raises(ValueError, match="norm must be one of"):
         autoattack(logits_fn, x, y, epsilon=0.1, norm="Linf")
+    with pytest.raises(ValueError, match="workers must be >= 1, got 0"):
+        autoattack(logits_fn, x, y, epsilon=0.1, workers=0)
     with pytest.raises(ValueError, match="x is empty"):
         autoattack(logits_fn, x[:0], y[:0], epsilon=0.1)
     with pytest.raises(ValueError, match="at least 4 classes"):

@@ -1,5 +1,7 @@
 """What the AutoAttack attacks share: input checks and running only on unfooled points."""
 
+import threading
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -47,12 +49,41 @@ def test_each_pass_attacks_only_the_points_still_unfooled():
     out, fooled = run_on_unfooled(
         run_batch, x, y, ranks=[0, 1], seed=0, batch_size=4, progress=seen.append
     )
-    assert calls == [(0, [0, 1, 2, 3]), (0, [4, 5]), (1, [1, 3, 5])]
+    # Six points in two batches of three rather than four and two; three odd ones left.
+    assert calls == [(0, [0, 1, 2]), (0, [3, 4, 5]), (1, [1, 3, 5])]
     assert fooled.all() and (out == -1).all()
     # Work in points: (attacked + fooled × passes left) / passes; 2 + 1 of 6 fooled at rank 0.
-    assert seen == [3.0, 1.5, 1.5]
+    assert seen == [2.5, 2.0, 1.5]
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         run_on_unfooled(run_batch, x, y, ranks=[0], seed=0, batch_size=0)
+
+
+def test_batches_run_at_once_and_the_result_does_not_depend_on_how_many():
+    x = np.arange(10, dtype=np.float32).reshape(10, 1, 1, 1)
+    y = np.zeros(10, np.int64)
+    both_running = threading.Barrier(2, timeout=30)
+
+    def run_batch(images, labels, rank, seed):  # depends on the batch's seed; fools odd points
+        if concurrent:
+            both_running.wait()  # only passes while another batch runs at the same time
+        shifted = images + tf.cast(seed[1], tf.float32) / 100
+        return shifted, tf.equal(tf.math.floormod(tf.reshape(images, [-1]), 2.0), 1.0)
+
+    concurrent = False
+    alone = run_on_unfooled(run_batch, x, y, ranks=[0, 1], seed=0, batch_size=2)
+    concurrent = True
+    seen = []
+    at_once = run_on_unfooled(
+        run_batch, x, y, ranks=[0], seed=0, batch_size=5, workers=2, progress=seen.append
+    )
+    assert sorted(seen) == [5.0, 5.0]
+    concurrent = False
+    again = run_on_unfooled(run_batch, x, y, ranks=[0, 1], seed=0, batch_size=2, workers=3)
+    for first, second in zip(alone, again, strict=True):
+        np.testing.assert_array_equal(first, second)
+    assert at_once[1].tolist() == [False, True] * 5
+    with pytest.raises(ValueError, match="workers must be >= 1, got 0"):
+        run_on_unfooled(run_batch, x, y, ranks=[0], seed=0, batch_size=2, workers=0)
 
 
 def test_the_work_of_nine_target_passes_adds_up_to_the_points():

@@ -107,6 +107,14 @@ def test_reference_without_a_model_is_one_line(tmp_path):
     )
 
 
+@pytest.mark.slow
+def test_autoattack_workers_without_the_reference_is_one_line(tmp_path):
+    result = _bench("--autoattack_workers=2", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.endswith("error: --autoattack_workers is used only with --reference")
+
+
 def _reference_python():
     """The interpreter the end-to-end test gives the reference: $KERAS_DPNP_REFERENCE_PYTHON,
     else the documented .venv-reference, else this one."""
@@ -139,12 +147,15 @@ def test_both_attacks_run_on_the_same_points_and_agree(tmp_path):
         "--reference",
         f"--reference_python={python}",
         "--autoattack_points=8",
+        "--batch_size=4",
+        "--autoattack_workers=2",
         f"--output={tmp_path / 'report.json'}",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["points"] == 8 and len(report["test_indices"]) == 8
+    assert report["autoattack_workers"] == 2 and ", 2 batches at once;" in result.stdout
     assert report["reference"]["clean_accuracy"] == report["ours"]["clean_accuracy"] > 0
     assert report["reference"]["max_logit_difference"] < 1e-4
     assert report["differing_verdicts"] == 0

@@ -20,6 +20,7 @@ from keras_dpnp.training.run_dir import (
     ModelLoadError,
     RunDir,
     RunDirectoryError,
+    fields_of_test_check,
     find_model,
     load_model,
 )
@@ -69,6 +70,27 @@ def test_a_run_directory_resolves_to_its_checkpoint_and_config(finished_run):
     assert find_model(run.path, "last").model_path == run.file("last.keras")
     assert run.finished_results(config) == {"clean_accuracy": 0.9}
     assert run.finished_results(dataclasses.replace(config, beta=1.0)) is None
+
+
+def test_an_unread_test_set_is_masked_and_a_later_read_recorded(finished_run):
+    config, run = finished_run
+    unread = dataclasses.replace(config, final_test=False)
+    assert run.finished_results(unread) == fields_of_test_check(None)
+    assert fields_of_test_check(None) == {
+        "test_examples": 0,
+        "clean_accuracy": None,
+        "pgd_accuracy": None,
+    }
+    measured = {"examples": 30, "clean_accuracy": 0.8, "robust_accuracy": 0.4}
+    completed = run.add_final_test({"name": "tiny"}, measured)
+    assert completed == {
+        "name": "tiny",
+        "test_examples": 30,
+        "clean_accuracy": 0.8,
+        "pgd_accuracy": 0.4,
+    }
+    assert run.read_json("results.json") == completed
+    assert run.read_json("config.json")["final_test"] is True
 
 
 def test_a_bare_model_file_has_no_run(tmp_path):
