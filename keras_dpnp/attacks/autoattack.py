@@ -88,8 +88,9 @@ def _check_valid(x, x_adv, epsilon, norm):
         )
 
 
-def _stage(name, logits_fn, x, y, *, epsilon, norm, seed, num_targets, progress, batching):
-    batch_size, workers = batching
+def _stage(
+    name, logits_fn, x, y, *, epsilon, norm, seed, num_targets, progress, batch_size, workers
+):
     common = dict(
         epsilon=epsilon, norm=norm, batch_size=batch_size, progress=progress, workers=workers
     )
@@ -182,7 +183,8 @@ def autoattack(
                 seed=seed,
                 num_targets=num_targets,
                 progress=progress,
-                batching=(batch_size, workers),
+                batch_size=batch_size,
+                workers=workers,
             )
             candidates = _into_box_and_ball(x[index], candidates, epsilon, norm)
             broken = classify(candidates) != y[index]

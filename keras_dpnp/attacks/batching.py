@@ -87,7 +87,7 @@ def _balanced_batches(points, batch_size):
     within one of each other, so that batches attacked at once finish together."""
     batches = np.array_split(points, -(-len(points) // batch_size)) if len(points) else []
     offsets = np.cumsum([0, *(len(batch) for batch in batches)])
-    return list(zip(offsets[:-1].tolist(), batches, strict=True))
+    return list(zip(offsets[:-1].tolist(), batches))
 
 
 def _attack_batch(run_batch, x, y, index, rank, batch_seed):

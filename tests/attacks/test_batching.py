@@ -79,7 +79,7 @@ def test_batches_run_at_once_and_the_result_does_not_depend_on_how_many():
     assert sorted(seen) == [5.0, 5.0]
     concurrent = False
     again = run_on_unfooled(run_batch, x, y, ranks=[0, 1], seed=0, batch_size=2, workers=3)
-    for first, second in zip(alone, again, strict=True):
+    for first, second in zip(alone, again):
         np.testing.assert_array_equal(first, second)
     assert at_once[1].tolist() == [False, True] * 5
     with pytest.raises(ValueError, match="workers must be >= 1, got 0"):
