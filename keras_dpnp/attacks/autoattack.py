@@ -5,6 +5,7 @@ Standard version: APGD-CE → APGD-T → FAB-T → Square, each on the points st
 """
 
 import dataclasses
+import sys
 import time
 
 import keras
@@ -140,6 +141,7 @@ def autoattack(
     robust; its images are clipped to [0, 1], projected onto the ε-ball and classified again
     before a point is counted as broken. Each stage attacks `batch_size` points per batch,
     `workers` batches at once (the same result for any `workers`; `run_on_unfooled`).
+    `verbose` prints a line per stage and, on a terminal only, a progress bar over its points.
     Returns an `AutoAttackResult`.
     """
     started = time.perf_counter()
@@ -172,7 +174,7 @@ def autoattack(
         stage_started = time.perf_counter()
         index = np.flatnonzero(robust)
         if len(index):
-            progress = _StageProgress(len(index)) if verbose else None
+            progress = _StageProgress(len(index)) if verbose and sys.stdout.isatty() else None
             candidates = _stage(
                 name,
                 logits_fn,

@@ -281,6 +281,8 @@ def _cell(stats, percent=True):
     if stats is None:
         return "–"
     scale, digits = (100, 1) if percent else (1, 2)
+    if len(stats["values"]) == 1:  # one seed has no spread to show
+        return f"{scale * stats['mean']:.{digits}f}"
     return f"{scale * stats['mean']:.{digits}f} ± {scale * stats['std']:.{digits}f}"
 
 
@@ -317,9 +319,10 @@ def markdown_table(summary):
     measured = {entry["measured_by"] for entry in summary.values()}
     how = "the robustness report" if measured == {"report"} else "the test at the end of training"
     lines.append(
-        f"mean ± standard deviation over seeds; test columns: each run's model ({', '.join(files)}"
-        "; best.keras is the epoch of best validation accuracy, under attack for the adversarial "
-        f"methods, clean for the others) measured by {how}; "
+        "mean ± standard deviation over seeds (the value alone for one seed); test columns: "
+        f"each run's model ({', '.join(files)}; best.keras is the epoch of best validation "
+        "accuracy, under attack for the adversarial methods, clean for the others) measured by "
+        f"{how}; "
         "– : test set not read (--nofinal_test) or no prototypes; s/epoch: the median of the "
         "run's epochs' wall times (training and validation) on the machine that trained it."
     )

@@ -103,9 +103,18 @@ def test_bad_requests_are_rejected(standard_model):
 def test_each_stage_bar_counts_its_points_once(standard_model, capsys, monkeypatch):
     logits_fn, x, y = standard_model
     monkeypatch.setattr(autoattack_module, "STEPS", 5)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     result = autoattack(logits_fn, x, y, epsilon=EPSILON, version="fast", batch_size=8)
     printed = capsys.readouterr().out
     robust_after_ce = round(result.stages[0][1] * len(x))
     assert 0 < robust_after_ce < len(x)  # APGD-T attacks the survivors, target by target
     totals = {int(total) for total in re.findall(r"\d+/(\d+)", printed)}
     assert totals == {round(result.clean_accuracy * len(x)), robust_after_ce}, printed
+
+
+def test_output_that_is_no_terminal_gets_the_stage_lines_without_bars(standard_model, capsys):
+    logits_fn, x, y = standard_model
+    autoattack(logits_fn, x[:4], y[:4], epsilon=EPSILON, version="fast", batch_size=8)
+    printed = capsys.readouterr().out
+    assert "robust accuracy after apgd-t" in printed
+    assert "/point" not in printed and not re.search(r"\d+/\d+", printed), printed
