@@ -10,7 +10,7 @@ import numpy as np
 from keras_dpnp import figures
 from keras_dpnp.config import TrainConfig
 from keras_dpnp.files import write_text
-from keras_dpnp.training import selection
+from keras_dpnp.training import geometry_table, selection
 from keras_dpnp.training.run_dir import recorded_checkpoint
 
 GEOMETRY_COLUMNS = ("proto_max_cos", "align_ratio", "feature_norm")
@@ -155,7 +155,7 @@ def run_all(
 
 def _with_report(results, report):
     """A run's results with its robustness report's accuracies (the mean corruption accuracy as
-    `mca` when the report measured it) and point counts added."""
+    `mca` when the report measured it), point counts and feature geometry added."""
     accuracies = {row["name"]: row["accuracy"] for row in report["attacks"]}
     if "corruptions" in report:
         accuracies["mca"] = report["corruptions"]["mean_corruption_accuracy"]
@@ -163,6 +163,7 @@ def _with_report(results, report):
         **results,
         "report": accuracies,
         "report_points": {row["name"]: row["points"] for row in report["attacks"]},
+        "report_geometry": geometry_table.report_geometry(report.get("geometry")),
     }
 
 
@@ -252,6 +253,9 @@ def summarise(rows):
             entry[column] = _stats([r["final_train_logs"].get(column) for r in results])
         entry["seconds_per_epoch"] = _stats([_seconds_per_epoch(r) for r in results])
         entry["autoattack_points"] = _autoattack_points(results)
+        entry["geometry"] = geometry_table.summarise_geometry(
+            [r.get("report_geometry") for r in results]
+        )
         entry["method"] = results[0]["method"]
         entry["attack"] = results[0]["attack"]
     return summary
@@ -347,6 +351,7 @@ def markdown_table(summary):
             "mCA: mean accuracy over the common corruptions and severities of the run's report "
             "(python -m keras_dpnp.evaluate --suite=corruptions_geometry adds them to it)."
         )
+    lines += geometry_table.geometry_section(summary)
     return "\n".join(lines)
 
 
