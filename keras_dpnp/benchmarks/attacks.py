@@ -101,7 +101,7 @@ def trained_setup(path, batch_size, dataset=None, epsilon=None):
     if epsilon is None:
         epsilon = source.config.epsilon if source.config and source.config.epsilon > 0 else 8 / 255
     return Setup(
-        f"{source.model_path} on {dataset}",
+        f"{source.shown_path} on {dataset}",
         model,
         _float_images(images[:batch_size]),
         labels[:batch_size],
@@ -121,7 +121,7 @@ def autoattack_subset_setup(path, points, dataset=None, epsilon=None):
     source, model, dataset, images, labels = _trained_model_and_test_split(path, dataset)
     epsilon, norm, _ = attack_settings(training_attack(source, model), epsilon)
     subset = autoattack_subset(len(labels), points)
-    name = f"{source.model_path} on {len(subset)} {dataset} test points"
+    name = f"{source.shown_path} on {len(subset)} {dataset} test points"
     setup = Setup(name, model, _float_images(images[subset]), labels[subset], epsilon, norm)
     return setup, subset
 

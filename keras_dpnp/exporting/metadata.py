@@ -175,7 +175,7 @@ def build_metadata(
     `source` is the `ModelSource` it was loaded from (None for a model object) and `run_files`
     its run's results.json and robustness.json ({name: dict or None}).
     """
-    checkpoint = source.model_path if source else None
+    checkpoint = source.shown_path if source else None
     config = source.config.to_dict() if source and source.config else None
     return {
         "format_version": FORMAT_VERSION,

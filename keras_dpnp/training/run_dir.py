@@ -472,6 +472,15 @@ class ModelSource:
         outside any run keeps the path it was given."""
         return os.path.relpath(self.model_path, self.run.path) if self.run else self.model_path
 
+    @property
+    def shown_path(self):
+        """The model file as the caller named it, for printed and exported records: the given
+        `.keras` path, or the given run directory joined with the file's name inside it (never
+        the resolved absolute path, which names one machine's folders)."""
+        if os.path.isdir(self.given):
+            return os.path.join(self.given, os.path.basename(self.model_path))
+        return self.given
+
     def epoch(self):
         """The epoch of the model file as its run's results.json records it, else None."""
         return self.run.recorded_epoch(self.model_path) if self.run else None

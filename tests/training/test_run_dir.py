@@ -72,6 +72,17 @@ def test_a_run_directory_resolves_to_its_checkpoint_and_config(finished_run):
     assert run.finished_results(dataclasses.replace(config, beta=1.0)) is None
 
 
+def test_a_model_is_shown_by_the_path_the_caller_gave(finished_run, monkeypatch):
+    _, run = finished_run
+    parent, folder = os.path.split(run.path)
+    monkeypatch.chdir(parent)
+    source = find_model(folder)
+    assert source.model_path == run.file("last.keras")
+    assert source.shown_path == os.path.join(folder, "last.keras")
+    file_given = os.path.join(folder, "last.keras")
+    assert find_model(file_given).shown_path == file_given
+
+
 def test_an_unread_test_set_is_masked_and_a_later_read_recorded(finished_run):
     config, run = finished_run
     unread = dataclasses.replace(config, final_test=False)
