@@ -80,6 +80,13 @@ flags.DEFINE_integer(
     "With --choose_by=val_apgd: validation points attacked per run (a fixed, seeded subset).",
     lower_bound=1,
 )
+flags.DEFINE_bool(
+    "table_only",
+    False,
+    "Rewrite the table from the runs already finished (and evaluated, with --suite) in "
+    "--model_dir, training and evaluating nothing: e.g. after evaluate "
+    "--suite=corruptions_geometry added mCA and geometry to some runs' reports.",
+)
 cli.define_verbose_flag()
 cli.define_threads_flag()
 HELP_GROUPS = (
@@ -94,6 +101,7 @@ HELP_GROUPS = (
             "choose_by",
             "choose_points",
             "table_name",
+            "table_only",
             "verbose",
         ),
     ),
@@ -143,14 +151,22 @@ def main(argv):
         pending = [run.config.name for run in runs if run.config.name not in done]
         return comparison.write_outputs(folder, rows, flags.FLAGS.table_name, pending, rule)
 
-    rows = comparison.run_all(
-        comparison.shard_of(runs, shard),
-        verbose=cli.verbose_value(),
-        suite=suite,
-        autoattack_points=points,
-        on_finished=write_table,
-        rule=rule,
-    )
+    if flags.FLAGS.table_only:
+        rows = comparison.finished_rows(runs, suite, points, rule)
+        if not rows:
+            cli.fail(
+                f"--table_only: no run of this comparison has finished in {folder} yet; "
+                "run it without --table_only first"
+            )
+    else:
+        rows = comparison.run_all(
+            comparison.shard_of(runs, shard),
+            verbose=cli.verbose_value(),
+            suite=suite,
+            autoattack_points=points,
+            on_finished=write_table,
+            rule=rule,
+        )
     table = write_table(rows)
     print(table)
     print(f"comparison written to {os.path.join(folder, flags.FLAGS.table_name + '.md')}")

@@ -1,5 +1,6 @@
 """Comparisons: variants × seeds, reuse of finished runs, the summary table and plot."""
 
+import dataclasses
 import json
 import os
 
@@ -117,19 +118,24 @@ def test_the_summary_takes_the_report_columns_when_every_run_was_evaluated(tmp_p
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def _compare_error(*args):
-    """The one error line `python -m keras_dpnp.compare *args` fails with."""
+def _compare(*args):
+    """`python -m keras_dpnp.compare *args`, finished."""
     import subprocess
     import sys
 
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "keras_dpnp.compare", *args],
         capture_output=True,
         text=True,
         timeout=300,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": root},
     )
+
+
+def _compare_error(*args):
+    """The one error line `python -m keras_dpnp.compare *args` fails with."""
+    result = _compare(*args)
     errors = [line for line in result.stderr.splitlines() if ": error:" in line]
     assert result.returncode != 0 and len(errors) == 1, result.stderr[-2000:]
     return errors[0]
@@ -291,3 +297,20 @@ def test_the_mca_column_comes_from_the_reports_that_measured_corruptions():
     assert "| 55.0 ± 7.1 | 81.0 (1 seed) |" in table  # row a: one of its two seeds
     assert "| 40.0 | – |" in table
     assert "mCA: mean accuracy over the common corruptions" in table
+
+
+def test_table_only_rewrites_the_table_from_finished_runs_and_trains_nothing(tmp_path):
+    folder = tmp_path / "cmp"
+    flags = ["--dataset=digits", "--method=standard", "--epochs=1", "--width=0.25"]
+    flags += [f"--model_dir={folder}", "--variant=a:", "--variant=b:learning_rate=0.01"]
+    assert "no run of this comparison has finished" in _compare_error(*flags, "--table_only")
+    base = TrainConfig(dataset="digits", method="standard", epochs=1, width=0.25)
+    base = dataclasses.replace(base, model_dir=str(folder))
+    comparison.run_all(comparison.plan_runs(base, [comparison.Variant("a", {})], [0]), verbose=0)
+    done = _compare(*flags, "--table_only")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "[train]" not in done.stdout + done.stderr
+    table = (folder / "comparison.md").read_text()
+    assert "| a | standard | 1 |" in table
+    assert "still to run: " in table and "/b/seed0" in table
+    assert not (folder / "b").exists()
