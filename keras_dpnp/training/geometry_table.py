@@ -7,17 +7,13 @@ report (`keras_dpnp.evaluation.geometry`); a comparison summarises the runs that
 
 import numpy as np
 
-# (key, how to read it from a report's geometry entry); `_clean`/`_adversarial` pairs are
-# measured on the clean test features and on their PGD-20 examples' features.
-_SET_MEASURES = (
-    ("cos_to_class_mean", lambda m: m["to_class_mean"]["cosine"]),
-    ("fisher_ratio", lambda m: m["fisher_ratio"]),
-    ("silhouette", lambda m: m["silhouette"]),
-)
-_PAIRED_COLUMNS = (
-    ("cos_to_class_mean", "cos to own class mean"),
-    ("fisher_ratio", "Fisher ratio"),
-    ("silhouette", "silhouette"),
+# (key, column title, how to read it from one feature set of a report's geometry entry); each
+# is measured on the clean test features (`<key>_clean`) and on their PGD-20 examples'
+# (`<key>_adversarial`).
+_MEASURES = (
+    ("cos_to_class_mean", "cos to own class mean", lambda m: m["to_class_mean"]["cosine"]),
+    ("fisher_ratio", "Fisher ratio", lambda m: m["fisher_ratio"]),
+    ("silhouette", "silhouette", lambda m: m["silhouette"]),
 )
 
 
@@ -42,7 +38,7 @@ def report_geometry(geometry):
         "simplex_angle": separation["simplex_angle"],
         "shift_relative": geometry["shift"]["relative"] if "shift" in geometry else None,
     }
-    for key, read in _SET_MEASURES:
+    for key, _, read in _MEASURES:
         numbers[f"{key}_clean"] = read(geometry["clean"])
         adversarial = geometry.get("adversarial")
         numbers[f"{key}_adversarial"] = None if adversarial is None else read(adversarial)
@@ -94,9 +90,9 @@ def geometry_section(summary):
         f"between the centred clean class means; a regular simplex has {simplex:.1f}°):",
         "",
         "| variant | seeds | anchors | anchor angle min / mean (°) | "
-        + " | ".join(title for _, title in _PAIRED_COLUMNS)
+        + " | ".join(title for _, title, _ in _MEASURES)
         + " | shift ‖z′−z‖ / ‖z‖ |",
-        "|---|---|---|---|" + "---|" * len(_PAIRED_COLUMNS) + "---:|",
+        "|---|---|---|---|" + "---|" * len(_MEASURES) + "---:|",
     ]
     for label, geometry in measured.items():
         cells = [
@@ -104,7 +100,7 @@ def geometry_section(summary):
             str(geometry["seeds"]),
             geometry["anchors"],
             f"{geometry['min_angle']:.1f} / {geometry['mean_angle']:.1f}",
-            *(_paired(geometry, key) for key, _ in _PAIRED_COLUMNS),
+            *(_paired(geometry, key) for key, _, _ in _MEASURES),
             _number(geometry["shift_relative"]),
         ]
         lines.append("| " + " | ".join(cells) + " |")
