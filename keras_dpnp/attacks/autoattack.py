@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_dpnp.attacks import autoattack_progress
 from keras_dpnp.attacks.apgd import apgd, apgd_targeted
 from keras_dpnp.attacks.batching import check_inputs, check_workers, num_classes
 from keras_dpnp.attacks.fab import fab_targeted
@@ -37,7 +38,8 @@ class AutoAttackResult:
     True where the point is classified correctly clean and after every stage. `stages`:
     `((stage name, robust accuracy after it), ...)` in running order. `robust_accuracy`: the
     final (worst case per point) accuracy, equal to the last stage's. `seconds`: wall time.
-    `stage_seconds`: the wall time of each stage, in the order of `stages`.
+    `stage_seconds`: the wall time of each stage, in the order of `stages`. `resumed_stages`:
+    how many of `stages` were read from a progress file, finished by an earlier call.
     """
 
     x_adv: np.ndarray
@@ -47,6 +49,7 @@ class AutoAttackResult:
     robust_accuracy: float
     seconds: float
     stage_seconds: tuple
+    resumed_stages: int = 0
 
 
 def _classifier(logits_fn, image_shape, batch_size):
@@ -120,6 +123,17 @@ class _StageProgress:
         self.bar.update(round(self.done, 6))
 
 
+def _resumed_state(progress_file, key, verbose):
+    """The `StagesDone` an earlier call left for this evaluation, or None."""
+    state = progress_file and autoattack_progress.load(progress_file, key)
+    if state and verbose:
+        print(
+            f"resuming after {state.stages[-1][0]} ({progress_file.path}): "
+            f"{state.robust.mean():.2%} robust"
+        )
+    return state
+
+
 def autoattack(
     logits_fn,
     x,
@@ -132,6 +146,7 @@ def autoattack(
     batch_size=500,
     verbose=True,
     workers=1,
+    progress_file=None,
 ):
     """Runs AutoAttack on images `x` (float32 [N, H, W, C] in [0, 1]) with true labels `y`.
 
@@ -142,6 +157,9 @@ def autoattack(
     before a point is counted as broken. Each stage attacks `batch_size` points per batch,
     `workers` batches at once (the same result for any `workers`; `run_on_unfooled`).
     `verbose` prints a line per stage and, on a terminal only, a progress bar over its points.
+    `progress_file` (an `autoattack_progress.ProgressFile`): the state after each stage is
+    written there, and a call that finds the state of the same model, points and settings
+    resumes after its last stage (the same result as a run that never stopped).
     Returns an `AutoAttackResult`.
     """
     started = time.perf_counter()
@@ -168,9 +186,14 @@ def autoattack(
             f"AutoAttack ({version}, {norm}, eps={epsilon:g}) on {len(x)} points: "
             f"clean accuracy {clean_accuracy:.2%}"
         )
-    x_adv = x.copy()
-    stages, stage_seconds = [], []
-    for name in VERSIONS[version]:
+    settings = dict(version=version, norm=norm, epsilon=epsilon, seed=seed, batch_size=batch_size)
+    key = progress_file and autoattack_progress.evaluation_key(progress_file, x, y, settings)
+    state = _resumed_state(progress_file, key, verbose) or autoattack_progress.StagesDone(
+        robust, x.copy(), (), ()
+    )
+    x_adv, robust = state.x_adv.copy(), state.robust.copy()
+    stages, stage_seconds = list(state.stages), list(state.stage_seconds)
+    for name in VERSIONS[version][len(stages) :]:
         stage_started = time.perf_counter()
         index = np.flatnonzero(robust)
         if len(index):
@@ -194,6 +217,11 @@ def autoattack(
             robust[index[broken]] = False
         stages.append((name, float(robust.mean())))
         stage_seconds.append(time.perf_counter() - stage_started)
+        if progress_file:
+            done = autoattack_progress.StagesDone(
+                robust, x_adv, tuple(stages), tuple(stage_seconds)
+            )
+            autoattack_progress.save(progress_file, key, done)
         if verbose:
             print(
                 f"robust accuracy after {name}: {robust.mean():.2%} "
@@ -206,6 +234,7 @@ def autoattack(
         clean_accuracy=clean_accuracy,
         stages=tuple(stages),
         robust_accuracy=stages[-1][1],
-        seconds=time.perf_counter() - started,
+        seconds=time.perf_counter() - started + sum(state.stage_seconds),
         stage_seconds=tuple(stage_seconds),
+        resumed_stages=len(state.stages),
     )

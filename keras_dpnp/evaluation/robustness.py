@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from keras_dpnp.attacks import cleverhans_attacks, cw
 from keras_dpnp.attacks.autoattack import autoattack
+from keras_dpnp.attacks.autoattack_progress import ProgressFile
 from keras_dpnp.attacks.pgd import NORMS, PGDConfig, pgd
 from keras_dpnp.attacks.square import square
 from keras_dpnp.data.image_files import ImageFiles
@@ -145,6 +146,7 @@ class Evaluation:
     spec: SuiteSpec
     autoattack_points: int | None = None
     autoattack_workers: int = 1
+    autoattack_progress: ProgressFile | None = None
     results: dict = dataclasses.field(default_factory=dict)
     correct: dict = dataclasses.field(default_factory=dict)
     subset_correct: dict = dataclasses.field(default_factory=dict)
@@ -323,6 +325,7 @@ def autoattack_part(ev):
         batch_size=ev.batch_size,
         verbose=ev.progress,
         workers=ev.autoattack_workers,
+        progress_file=ev.autoattack_progress,
     )
     ev.results["autoattack"] = {
         "version": "standard",
@@ -595,6 +598,7 @@ def evaluate_robustness(
     restarts=1,
     autoattack_points=None,
     autoattack_workers=1,
+    autoattack_progress=None,
     corruption_settings=None,
     progress=True,
 ):
@@ -622,6 +626,9 @@ def evaluate_robustness(
             attacked on the same points; its test indices are reported); None: all of them.
         autoattack_workers: AutoAttack's batches attacked at once (`autoattack`'s `workers`:
             the same result, faster on several cores).
+        autoattack_progress: an `autoattack_progress.ProgressFile` where AutoAttack keeps its
+            finished stages, so that an interrupted evaluation resumes after the last of them;
+            None: kept in memory only.
         corruption_settings: a `corruptions.CorruptionSettings` for the `full` suite's
             corruptions (default: generated from the suite's points, not cached).
         progress: log each attack's accuracy and time to stderr.
@@ -679,6 +686,7 @@ def evaluate_robustness(
         spec=spec,
         autoattack_points=autoattack_points,
         autoattack_workers=int(autoattack_workers),
+        autoattack_progress=autoattack_progress,
         test_indices=chosen,
         corruption_settings=corruption_settings,
     )

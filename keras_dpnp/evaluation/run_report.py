@@ -3,11 +3,13 @@ unless told otherwise."""
 
 import os
 
+from keras_dpnp.attacks.autoattack_progress import ProgressFile, file_digest
 from keras_dpnp.config import TrainConfig
 from keras_dpnp.evaluation import report, robustness
 from keras_dpnp.evaluation.corruptions import CorruptionSettings
 from keras_dpnp.files import check_writable
 from keras_dpnp.training.run_dir import (
+    AUTOATTACK_PROGRESS_FILE,
     ROBUSTNESS_FILE,
     ModelLoadError,
     check_fits_data,
@@ -78,6 +80,8 @@ def evaluate_model(
     each of `figure_formats` (`png`, `pdf`, `svg`). A report already there on the same model
     file, points and attack settings keeps what this suite does not measure
     (`merged_report`): a headline report and a `corruptions_geometry` one make one report.
+    AutoAttack keeps its finished stages in `out` (`AUTOATTACK_PROGRESS_FILE`) until the report
+    is written, so an interrupted evaluation of the same model and settings resumes after them.
 
     Returns:
         (results, Markdown text, {kind: path written}).
@@ -85,7 +89,8 @@ def evaluate_model(
     from keras_dpnp.data import load_dataset
 
     source = find_model(path, checkpoint)
-    check_writable(out or source.folder)
+    folder = out or source.folder
+    check_writable(folder)
     config = source.config
     dataset = _dataset_of(source, dataset)
     data_config = (config or TrainConfig()).with_overrides(
@@ -101,6 +106,9 @@ def evaluate_model(
     epsilon, norm, step_size = attack_settings(
         training_attack(source, model), epsilon, norm, step_size
     )
+    progress_file = ProgressFile(
+        os.path.join(folder, AUTOATTACK_PROGRESS_FILE), file_digest(source.model_path)
+    )
     results = robustness.evaluate_robustness(
         model,
         *splits.test,
@@ -114,13 +122,15 @@ def evaluate_model(
         restarts=restarts,
         autoattack_points=autoattack_points,
         autoattack_workers=autoattack_workers,
+        autoattack_progress=progress_file,
         corruption_settings=settings,
         progress=progress,
     )
     report.describe_source(results, source, model, splits)
-    folder = out or source.folder
     results = merged_report(report.read_report(folder), results)
     markdown, paths = report.write_report(results, folder, figure_formats)
+    if os.path.exists(progress_file.path):
+        os.remove(progress_file.path)
     return results, markdown, paths
 
 

@@ -50,6 +50,8 @@ RESULTS_FILE = "results.json"
 ROBUSTNESS_FILE = "robustness.json"
 # AutoAttack's APGD stages on a subset of the validation split (`--choose_by=val_apgd`).
 VALIDATION_ROBUSTNESS_FILE = "validation_robustness.json"
+# AutoAttack's finished stages while a report is being made; removed once it is written.
+AUTOATTACK_PROGRESS_FILE = "autoattack_progress.npz"
 # The history.csv column of each epoch's wall time (training and validation), in seconds.
 EPOCH_SECONDS = "epoch_seconds"
 HISTORY_FILE = "history.csv"

@@ -3,10 +3,12 @@
 import json
 import os
 import shutil
+import sys
 
 import pytest
 
 from conftest import tiny_model
+from keras_dpnp.attacks.autoattack import autoattack
 from keras_dpnp.attacks.pgd import PGDConfig
 from keras_dpnp.config import TrainConfig
 from keras_dpnp.evaluation import robustness, run_report
@@ -88,6 +90,37 @@ def test_corruptions_and_geometry_join_the_runs_headline_report(run_dir):
     again = evaluate_run(run_dir, "headline", autoattack_points=20, progress=False)
     assert again["corruptions"] == results["corruptions"] and os.stat(saved).st_mtime_ns == before
     os.remove(saved)
+
+
+def test_an_interrupted_autoattack_resumes_after_its_finished_stages(run_dir, tmp_path):
+    autoattack_module = sys.modules[autoattack.__module__]
+    real_stage, ran, stopped = autoattack_module._stage, [], []
+
+    def stage(name, *args, **kwargs):
+        if name == "fab-t" and not stopped:
+            stopped.append(name)
+            raise KeyboardInterrupt
+        ran.append(name)
+        return real_stage(name, *args, **kwargs)
+
+    def report_into(folder):
+        # At a small ε, where points survive into the later stages.
+        return evaluate_model(
+            run_dir, "headline", epsilon=0.05, autoattack_points=20, out=str(folder), progress=False
+        )[0]
+
+    uninterrupted = report_into(tmp_path / "whole")
+    assert os.listdir(tmp_path / "whole").count("autoattack_progress.npz") == 0
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(autoattack_module, "_stage", stage)
+        with pytest.raises(KeyboardInterrupt):
+            report_into(tmp_path / "cut")
+        assert os.listdir(tmp_path / "cut") == ["autoattack_progress.npz"]
+        ran.clear()
+        resumed = report_into(tmp_path / "cut")
+    assert ran == ["fab-t", "square"]
+    assert resumed["autoattack"]["stages"] == uninterrupted["autoattack"]["stages"]
+    assert "autoattack_progress.npz" not in os.listdir(tmp_path / "cut")
 
 
 def test_the_attack_defaults_to_the_training_attack_scaled_to_the_given_epsilon():

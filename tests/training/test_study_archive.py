@@ -19,7 +19,13 @@ KEPT = (
     "robustness.md",
     "training_curves.png",
 )
-LEFT_OUT = ("last.keras", "backup/epoch-0003/weights.npz", "logs/train/events.out", "train.lock")
+LEFT_OUT = (
+    "last.keras",
+    "backup/epoch-0003/weights.npz",
+    "logs/train/events.out",
+    "train.lock",
+    "autoattack_progress.npz",
+)
 
 
 def _ignored(path):
