@@ -379,28 +379,58 @@ def _robust_key(summary):
     return "pgd_accuracy", next(iter(summary.values()))["attack"].split(" ")[0]
 
 
-def frontier_points(summary, robust_key):
-    """{method: [(label, clean stats, robust stats)]}, each method's points by robustness."""
-    methods = {}
+# A method's trade-off curve joins its variants that differ in these settings alone.
+_ALONG_THE_CURVE = ("beta", "seed", "name", "model_dir")
+
+
+def trade_off_curves(rows):
+    """{variant label: curve key}: variants whose settings differ only in β (and seed) share
+    a key, so a method at several β is one curve and an ablation (another setting changed)
+    stands apart."""
+    return {
+        run.label: tuple(
+            (field.name, repr(getattr(run.config, field.name)))
+            for field in dataclasses.fields(run.config)
+            if field.name not in _ALONG_THE_CURVE
+        )
+        for run, _ in rows
+    }
+
+
+def frontier_points(summary, robust_key, curves=None):
+    """{curve name: [(label, clean stats, robust stats)]}, each curve's points by robustness.
+
+    A curve is a method's variants that share a `trade_off_curves` key (all of a method's
+    variants when `curves` is None). It is named after the method; where a method has several,
+    all but its largest are named after their variants' labels.
+    """
+    groups = {}
     for label, entry in summary.items():
         clean, robust = entry["clean_accuracy"], entry[robust_key]
         if clean is not None and robust is not None:
-            methods.setdefault(entry["method"], []).append((label, clean, robust))
-    for points in methods.values():
-        points.sort(key=lambda point: point[2]["mean"])
-    return methods
+            key = (entry["method"], (curves or {}).get(label))
+            groups.setdefault(key, []).append((label, clean, robust))
+    largest = {}
+    for (method, curve), points in groups.items():
+        if method not in largest or len(points) > len(groups[method, largest[method]]):
+            largest[method] = curve
+    named = {}
+    for (method, curve), points in groups.items():
+        name = method if largest[method] == curve else ", ".join(label for label, _, _ in points)
+        named[name] = sorted(points, key=lambda point: point[2]["mean"])
+    return named
 
 
-def plot(summary, folder, stem="comparison"):
+def plot(summary, folder, stem="comparison", curves=None):
     """The trade-off frontier as `folder/stem.png`: clean against robust accuracy, one colour
-    per method.
+    per curve (`frontier_points`; `curves` from `trade_off_curves`).
 
-    Each variant is a point with its seed spread as error bars, labelled; a method's points
+    Each variant is a point with its seed spread as error bars, labelled; a curve's points
     (e.g. TRADES at several β) are joined in order of robustness. Returns the path written.
     """
     robust_key, attack = _robust_key(summary)
     figure, axes = figures.subplots(figsize=(6.5, 5))
-    for method, points in frontier_points(summary, robust_key).items():
+    for method, points in frontier_points(summary, robust_key, curves).items():
         x = [100 * robust["mean"] for _, _, robust in points]
         y = [100 * clean["mean"] for _, clean, _ in points]
         line = axes.errorbar(
@@ -461,5 +491,5 @@ def write_outputs(folder, rows, table_name="comparison", pending=(), rule=select
     path = os.path.join(folder, table_name)
     write_text(path + ".json", json.dumps(summary, indent=2) + "\n")
     write_text(path + ".md", table + "\n")
-    plot(summary, folder, table_name)
+    plot(summary, folder, table_name, trade_off_curves(rows))
     return table

@@ -68,8 +68,8 @@ def test_a_finished_run_is_reused_even_if_written_before_newer_fields(tmp_path):
     assert RunDir(folder).finished_results(changed.config) is None
 
 
-def _row(label, seed, clean, autoattack=None, method="trades", autoattack_points=450):
-    run = comparison.Run(label, seed, TrainConfig(seed=seed))
+def _row(label, seed, clean, autoattack=None, method="trades", autoattack_points=450, **flags):
+    run = comparison.Run(label, seed, TrainConfig(seed=seed, **flags))
     results = {
         "seconds_per_epoch": 10.0 + seed,
         "clean_accuracy": clean - 0.05,
@@ -172,6 +172,25 @@ def test_the_frontier_joins_each_methods_settings_in_order_of_robustness(tmp_pat
     assert [label for label, _, _ in points["pgd_at"]] == ["pgd_at"]
     comparison.plot(comparison.summarise(rows), str(tmp_path), "frontier")
     assert (tmp_path / "frontier.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_an_ablation_is_a_point_of_its_own_beside_its_methods_curve():
+    rows = [
+        _row("adv_b3", 0, 0.93, 0.38, method="adv_dpnp", beta=3.0),
+        _row("adv_b1", 0, 0.95, 0.30, method="adv_dpnp", beta=1.0),
+        _row("adv_b3", 1, 0.92, 0.40, method="adv_dpnp", beta=3.0),
+        _row("no_dual", 0, 0.94, 0.33, method="adv_dpnp", beta=3.0, dual_branch=False),
+        _row("no_align", 0, 0.94, 0.31, method="adv_dpnp", beta=3.0, align_weight=0.0),
+    ]
+    curves = comparison.trade_off_curves(rows)
+    assert curves["adv_b1"] == curves["adv_b3"] != curves["no_dual"] != curves["no_align"]
+    points = comparison.frontier_points(comparison.summarise(rows), "autoattack_accuracy", curves)
+    assert {name: [label for label, _, _ in p] for name, p in points.items()} == {
+        "adv_dpnp": ["adv_b1", "adv_b3"],
+        "no_dual": ["no_dual"],
+        "no_align": ["no_align"],
+    }
+    assert points["adv_dpnp"][1][2]["values"] == [0.38, 0.40]
 
 
 def test_a_partial_table_names_the_runs_still_to_run(tmp_path):
