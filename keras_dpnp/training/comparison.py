@@ -430,7 +430,7 @@ def plot(summary, folder, stem="comparison", curves=None):
     """
     robust_key, attack = _robust_key(summary)
     figure, axes = figures.subplots(figsize=(6.5, 5))
-    for method, points in frontier_points(summary, robust_key, curves).items():
+    for curve, points in frontier_points(summary, robust_key, curves).items():
         x = [100 * robust["mean"] for _, _, robust in points]
         y = [100 * clean["mean"] for _, clean, _ in points]
         line = axes.errorbar(
@@ -440,10 +440,10 @@ def plot(summary, folder, stem="comparison", curves=None):
             yerr=[100 * clean["std"] for _, clean, _ in points],
             fmt="o-" if len(points) > 1 else "o",
             capsize=3,
-            label=method,
+            label=curve,
         )
         for (label, _, _), px, py in zip(points, x, y, strict=True):
-            if label != method:
+            if label != curve:
                 axes.annotate(
                     label,
                     (px, py),
