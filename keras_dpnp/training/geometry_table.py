@@ -55,7 +55,7 @@ def summarise_geometry(per_run):
     if not measured:
         return None
     summary = {"seeds": len(measured), "anchors": measured[0]["anchors"]}
-    for key in (key for key in measured[0] if key != "anchors"):
+    for key in [key for key in measured[0] if key != "anchors"]:
         values = [numbers[key] for numbers in measured if numbers[key] is not None]
         summary[key] = float(np.mean(values)) if values else None
     return summary
