@@ -7,10 +7,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from keras_dpnp import figures
 from keras_dpnp.config import TrainConfig
 from keras_dpnp.files import write_text
-from keras_dpnp.training import geometry_table, selection
+from keras_dpnp.training import frontier, geometry_table, selection
 from keras_dpnp.training.run_dir import recorded_checkpoint
 
 GEOMETRY_COLUMNS = ("proto_max_cos", "align_ratio", "feature_norm")
@@ -373,94 +372,6 @@ def _seconds_cell(stats):
     return "–" if stats is None else f"{stats['mean']:.0f}"
 
 
-def _robust_key(summary):
-    if all(entry.get("autoattack_accuracy") for entry in summary.values()):
-        return "autoattack_accuracy", "AutoAttack"
-    return "pgd_accuracy", next(iter(summary.values()))["attack"].split(" ")[0]
-
-
-# A method's trade-off curve joins its variants that differ in these settings alone.
-_ALONG_THE_CURVE = ("beta", "seed", "name", "model_dir")
-
-
-def trade_off_curves(rows):
-    """{variant label: curve key}: variants whose settings differ only in β (and seed) share
-    a key, so a method at several β is one curve and an ablation (another setting changed)
-    stands apart."""
-    return {
-        run.label: tuple(
-            (field.name, repr(getattr(run.config, field.name)))
-            for field in dataclasses.fields(run.config)
-            if field.name not in _ALONG_THE_CURVE
-        )
-        for run, _ in rows
-    }
-
-
-def frontier_points(summary, robust_key, curves=None):
-    """{curve name: [(label, clean stats, robust stats)]}, each curve's points by robustness.
-
-    A curve is a method's variants that share a `trade_off_curves` key (all of a method's
-    variants when `curves` is None). It is named after the method; where a method has several,
-    all but its largest are named after their variants' labels.
-    """
-    groups = {}
-    for label, entry in summary.items():
-        clean, robust = entry["clean_accuracy"], entry[robust_key]
-        if clean is not None and robust is not None:
-            key = (entry["method"], (curves or {}).get(label))
-            groups.setdefault(key, []).append((label, clean, robust))
-    largest = {}
-    for (method, curve), points in groups.items():
-        if method not in largest or len(points) > len(groups[method, largest[method]]):
-            largest[method] = curve
-    named = {}
-    for (method, curve), points in groups.items():
-        name = method if largest[method] == curve else ", ".join(label for label, _, _ in points)
-        named[name] = sorted(points, key=lambda point: point[2]["mean"])
-    return named
-
-
-def plot(summary, folder, stem="comparison", curves=None):
-    """The trade-off frontier as `folder/stem.png`: clean against robust accuracy, one colour
-    per curve (`frontier_points`; `curves` from `trade_off_curves`).
-
-    Each variant is a point with its seed spread as error bars, labelled; a curve's points
-    (e.g. TRADES at several β) are joined in order of robustness. Returns the path written.
-    """
-    robust_key, attack = _robust_key(summary)
-    figure, axes = figures.subplots(figsize=(6.5, 5))
-    for curve, points in frontier_points(summary, robust_key, curves).items():
-        x = [100 * robust["mean"] for _, _, robust in points]
-        y = [100 * clean["mean"] for _, clean, _ in points]
-        line = axes.errorbar(
-            x,
-            y,
-            xerr=[100 * robust["std"] for _, _, robust in points],
-            yerr=[100 * clean["std"] for _, clean, _ in points],
-            fmt="o-" if len(points) > 1 else "o",
-            capsize=3,
-            label=curve,
-        )
-        for (label, _, _), px, py in zip(points, x, y, strict=True):
-            if label != curve:
-                axes.annotate(
-                    label,
-                    (px, py),
-                    textcoords="offset points",
-                    xytext=(4, 4),
-                    fontsize=7,
-                    color=line[0].get_color(),
-                )
-    axes.set_xlabel(f"{attack} {figures.ACCURACY_LABEL}")
-    axes.set_ylabel(f"clean {figures.ACCURACY_LABEL}")
-    axes.set_title("clean against robust test accuracy (mean ± std over seeds)", fontsize=9)
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
-    figure.tight_layout()
-    return figures.save_figure(figure, folder, stem)[0]
-
-
 def pending_note(pending, finished):
     """The line a partial table ends with: how many runs are finished and which are still to
     run (names), or "" when none is pending."""
@@ -481,7 +392,11 @@ def write_outputs(folder, rows, table_name="comparison", pending=(), rule=select
     (`selection.choose`) below the table.
     """
     summary = summarise(rows)
+    curves = frontier.trade_off_curves(rows)
     table = markdown_table(summary)
+    gaps = frontier.gap_section(summary, curves)
+    if gaps:
+        table += "\n\n" + "\n".join(gaps)
     choices = selection.choices_markdown(rule, summary)
     if choices:
         table += "\n\n" + choices
@@ -491,5 +406,5 @@ def write_outputs(folder, rows, table_name="comparison", pending=(), rule=select
     path = os.path.join(folder, table_name)
     write_text(path + ".json", json.dumps(summary, indent=2) + "\n")
     write_text(path + ".md", table + "\n")
-    plot(summary, folder, table_name, trade_off_curves(rows))
+    frontier.plot(summary, folder, table_name, curves)
     return table

@@ -5,6 +5,7 @@ import json
 import os
 
 import pytest
+from comparison_rows import row
 
 from keras_dpnp.config import TrainConfig
 from keras_dpnp.training import comparison, selection
@@ -68,37 +69,8 @@ def test_a_finished_run_is_reused_even_if_written_before_newer_fields(tmp_path):
     assert RunDir(folder).finished_results(changed.config) is None
 
 
-def _row(label, seed, clean, autoattack=None, method="trades", autoattack_points=450, **flags):
-    run = comparison.Run(label, seed, TrainConfig(seed=seed, **flags))
-    results = {
-        "seconds_per_epoch": 10.0 + seed,
-        "clean_accuracy": clean - 0.05,
-        "pgd_accuracy": 0.5,
-        "method": method,
-        "attack": "PGD-20 (CE)",
-        "validation": {"clean_accuracy": 0.9},
-        "final_train_logs": {"proto_max_cos": 0.1},
-    }
-    if autoattack is not None:
-        results["report"] = {
-            "clean": clean,
-            "pgd": 0.6,
-            "fgsm": 0.7,
-            "cw_linf": 0.65,
-            "autoattack": autoattack,
-        }
-        results["report_points"] = {
-            "clean": 450,
-            "pgd": 450,
-            "fgsm": 450,
-            "cw_linf": 450,
-            "autoattack": autoattack_points,
-        }
-    return run, results
-
-
 def test_the_summary_takes_the_report_columns_when_every_run_was_evaluated(tmp_path):
-    rows = [_row("a", 0, 0.96, 0.50), _row("a", 1, 0.98, 0.60), _row("b", 0, 0.97)]
+    rows = [row("a", 0, 0.96, 0.50), row("a", 1, 0.98, 0.60), row("b", 0, 0.97)]
     summary = comparison.summarise(rows)
     a, b = summary["a"], summary["b"]
     assert a["measured_by"] == "report" and b["measured_by"] == "training"
@@ -113,9 +85,6 @@ def test_the_summary_takes_the_report_columns_when_every_run_was_evaluated(tmp_p
         "| a | trades | 2 | 97.0 ± 1.4 | 60.0 ± 0.0 | 70.0 ± 0.0 | 65.0 ± 0.0 | 55.0 ± 7.1 |"
         in table
     )
-    path = comparison.plot(summary, str(tmp_path), "plot")
-    assert path == str(tmp_path / "plot.png")
-    assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def _compare(*args):
@@ -149,7 +118,7 @@ def test_cli_refuses_a_test_suite_on_runs_that_keep_the_test_set_unread(tmp_path
 
 
 def test_the_table_names_an_autoattack_subset_and_the_cost_per_epoch():
-    rows = [_row("a", 0, 0.96, 0.50, autoattack_points=100), _row("b", 1, 0.95, 0.40)]
+    rows = [row("a", 0, 0.96, 0.50, autoattack_points=100), row("b", 1, 0.95, 0.40)]
     summary = comparison.summarise(rows)
     assert summary["a"]["autoattack_points"] == 100 and summary["b"]["autoattack_points"] is None
     assert summary["b"]["seconds_per_epoch"]["mean"] == 11.0
@@ -160,41 +129,8 @@ def test_the_table_names_an_autoattack_subset_and_the_cost_per_epoch():
     assert "AutoAttack on a fixed, seeded subset of 100 test points" in table
 
 
-def test_the_frontier_joins_each_methods_settings_in_order_of_robustness(tmp_path):
-    rows = [
-        _row("trades_b1", 0, 0.95, 0.30),
-        _row("trades_b6", 0, 0.90, 0.45),
-        _row("trades_b3", 0, 0.93, 0.38),
-        _row("pgd_at", 0, 0.91, 0.40, method="pgd_at"),
-    ]
-    points = comparison.frontier_points(comparison.summarise(rows), "autoattack_accuracy")
-    assert [label for label, _, _ in points["trades"]] == ["trades_b1", "trades_b3", "trades_b6"]
-    assert [label for label, _, _ in points["pgd_at"]] == ["pgd_at"]
-    comparison.plot(comparison.summarise(rows), str(tmp_path), "frontier")
-    assert (tmp_path / "frontier.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_an_ablation_is_a_point_of_its_own_beside_its_methods_curve():
-    rows = [
-        _row("adv_b3", 0, 0.93, 0.38, method="adv_dpnp", beta=3.0),
-        _row("adv_b1", 0, 0.95, 0.30, method="adv_dpnp", beta=1.0),
-        _row("adv_b3", 1, 0.92, 0.40, method="adv_dpnp", beta=3.0),
-        _row("no_dual", 0, 0.94, 0.33, method="adv_dpnp", beta=3.0, dual_branch=False),
-        _row("no_align", 0, 0.94, 0.31, method="adv_dpnp", beta=3.0, align_weight=0.0),
-    ]
-    curves = comparison.trade_off_curves(rows)
-    assert curves["adv_b1"] == curves["adv_b3"] != curves["no_dual"] != curves["no_align"]
-    points = comparison.frontier_points(comparison.summarise(rows), "autoattack_accuracy", curves)
-    assert {name: [label for label, _, _ in p] for name, p in points.items()} == {
-        "adv_dpnp": ["adv_b1", "adv_b3"],
-        "no_dual": ["no_dual"],
-        "no_align": ["no_align"],
-    }
-    assert points["adv_dpnp"][1][2]["values"] == [0.38, 0.40]
-
-
 def test_a_partial_table_names_the_runs_still_to_run(tmp_path):
-    rows = [_row("a", 0, 0.96, 0.50)]
+    rows = [row("a", 0, 0.96, 0.50)]
     table = comparison.write_outputs(str(tmp_path), rows, "t", pending=["cmp/a/seed1"])
     assert table.endswith(
         "Partial: 1 of 2 runs finished; still to run: cmp/a/seed1. Rerun the same command to go on."
@@ -243,7 +179,7 @@ def test_finished_rows_read_the_runs_on_disk_and_skip_unfinished_ones(tmp_path):
 
 
 def test_the_table_ends_with_the_choice_among_trials(tmp_path):
-    rows = [_row("t1", 0, 0.96, 0.50), _row("t3", 0, 0.95, 0.55)]
+    rows = [row("t1", 0, 0.96, 0.50), row("t3", 0, 0.95, 0.55)]
     rows[0][1]["validation"]["pgd_accuracy"] = 0.62
     rows[1][1]["validation"] = {"clean_accuracy": 0.88, "pgd_accuracy": 0.64}
     rule = selection.Rule((("t1", "t3"),))
@@ -257,7 +193,7 @@ def _validation_apgd(robust, images=1000):
 
 
 def test_a_choice_by_val_apgd_shows_its_column_and_names_the_val_pgd_choice(tmp_path):
-    rows = [_row("t1", 0, 0.96, 0.50), _row("t3", 0, 0.95, 0.55), _row("pgd_at", 0, 0.9, 0.5)]
+    rows = [row("t1", 0, 0.96, 0.50), row("t3", 0, 0.95, 0.55), row("pgd_at", 0, 0.9, 0.5)]
     rows[0][1]["validation"]["pgd_accuracy"] = 0.62
     rows[1][1]["validation"] = {"clean_accuracy": 0.88, "pgd_accuracy": 0.70}
     rows[2][1]["validation"]["pgd_accuracy"] = 0.60
@@ -308,7 +244,7 @@ def test_the_mca_column_comes_from_the_reports_that_measured_corruptions():
         "corruptions": {"mean_corruption_accuracy": 0.75},
     }
     assert comparison._with_report({}, report)["report"] == {"clean": 0.9, "mca": 0.75}
-    rows = [_row("a", 0, 0.96, 0.50), _row("a", 1, 0.98, 0.60), _row("b", 0, 0.97, 0.40)]
+    rows = [row("a", 0, 0.96, 0.50), row("a", 1, 0.98, 0.60), row("b", 0, 0.97, 0.40)]
     assert "mCA" not in comparison.markdown_table(comparison.summarise(rows))
     rows[0][1]["report"]["mca"] = 0.81
     table = comparison.markdown_table(comparison.summarise(rows))
