@@ -121,14 +121,16 @@ class Gap(NamedTuple):
 
     `clean`: its clean accuracy minus the frontier's at its robustness (inf: it is more robust
     than every frontier point); `robust`: its robust accuracy minus the frontier's at its clean
-    accuracy (inf: it is cleaner than every frontier point). Each spread combines the point's
-    standard deviation with the frontier's there.
+    accuracy (inf: it is cleaner than every frontier point); each spread combines the point's
+    standard deviation with the frontier's there. `spreads`: the signed distance to the
+    frontier counted in spreads (`distance_in_spreads`); nan for a point of one seed.
     """
 
     clean: float
     robust: float
     clean_spread: float
     robust_spread: float
+    spreads: float
 
 
 def pareto_front(points):
@@ -162,37 +164,63 @@ def gap_to_front(point, front):
         robust_gap = point.robust - np.interp(point.clean, clean[::-1], robust[::-1])
         frontier_std = np.interp(point.clean, clean[::-1], [p.robust_std for p in front][::-1])
         robust_spread = math.hypot(point.robust_std, frontier_std)
-    return Gap(float(clean_gap), float(robust_gap), float(clean_spread), float(robust_spread))
-
-
-def gap_in_spreads(gap):
-    """The gap in units of its spread, signed: 1 / √((σ_clean/Δclean)² + (σ_robust/Δrobust)²),
-    for a straight piece of frontier the distance along its normal over the spread in that
-    direction; ±inf when nothing has a spread (one seed each) or the point beats every frontier
-    point in both."""
-    if gap.clean == 0 or gap.robust == 0:
-        return 0.0
-    sign = 1.0 if gap.clean > 0 else -1.0
-    total = sum(
-        (spread / distance) ** 2
-        for spread, distance in ((gap.clean_spread, gap.clean), (gap.robust_spread, gap.robust))
-        if math.isfinite(distance)
+    spreads = math.copysign(distance_in_spreads(point, front), clean_gap)
+    return Gap(
+        float(clean_gap), float(robust_gap), float(clean_spread), float(robust_spread), spreads
     )
-    return sign * math.inf if total == 0 else sign / math.sqrt(total)
+
+
+# Farther than any accuracy: where the frontier's two end rays are cut off.
+_BEYOND = 2.0
+
+
+def _frontier_pieces(front):
+    """The frontier's straight pieces as (start, end, (robust std, clean std)) in (robust,
+    clean) coordinates: the ray left of the least robust point, the segments between points,
+    the ray below the most robust one; a piece's spread is the largest of its points'."""
+    first, last = front[0], front[-1]
+    pieces = [
+        ((first.robust - _BEYOND, first.clean), (first.robust, first.clean), first),
+        *(((a.robust, a.clean), (b.robust, b.clean), a, b) for a, b in zip(front, front[1:])),
+        ((last.robust, last.clean), (last.robust, last.clean - _BEYOND), last),
+    ]
+    return [
+        (start, end, (max(p.robust_std for p in ends), max(p.clean_std for p in ends)))
+        for start, end, *ends in pieces
+    ]
+
+
+def distance_in_spreads(point, front):
+    """The smallest move that puts `point` on the frontier through `front`, each coordinate
+    counted in its spread (√((Δrobust / σ_robust)² + (Δclean / σ_clean)²), σ the point's and
+    the nearest piece's standard deviations combined); nan for a point of one seed."""
+    if point.seeds < 2:
+        return math.nan
+    distances = []
+    for start, end, (robust_std, clean_std) in _frontier_pieces(front):
+        spread = np.array(
+            [math.hypot(point.robust_std, robust_std), math.hypot(point.clean_std, clean_std)]
+        )
+        if not spread.all():
+            return math.nan
+        p, a, b = (np.array(xy) / spread for xy in ((point.robust, point.clean), start, end))
+        along = np.clip(np.dot(p - a, b - a) / np.dot(b - a, b - a), 0.0, 1.0)
+        distances.append(float(np.linalg.norm(p - (a + along * (b - a)))))
+    return min(distances)
 
 
 def verdict(point, gap):
-    """Where `point` lies against a frontier, in words, from its `Gap`: above or below, and
-    beyond or within the spread; a point of one seed has no spread of its own to judge by."""
-    if math.isinf(gap.clean) and math.isinf(gap.robust):
-        return "above every other point"
-    distance = gap_in_spreads(gap)
-    if distance == 0:
+    """Where `point` lies against a frontier, in words, from its `Gap`: above (or above every
+    other point) or below, and beyond or within the spread."""
+    if gap.clean == 0:
         return "on the frontier"
-    side = "above" if distance > 0 else "below"
-    if point.seeds == 1 or math.isinf(distance):
+    if math.isinf(gap.clean) and math.isinf(gap.robust):
+        side = "above every other point"
+    else:
+        side = "above" if gap.clean > 0 else "below"
+    if math.isnan(gap.spreads):
         return f"{side} (one seed: no spread to judge by)"
-    return f"{side}, {'beyond' if abs(distance) > 1 else 'within'} the spread"
+    return f"{side}, {'beyond' if abs(gap.spreads) > 1 else 'within'} the spread"
 
 
 def method_gaps(summary, key, curves=None):
@@ -230,9 +258,7 @@ def _gap_cell(distance, spread):
 
 
 def _spreads_cell(distance):
-    if math.isinf(distance):
-        return "+∞" if distance > 0 else "-∞"
-    return f"{distance:+.1f}"
+    return "–" if math.isnan(distance) else f"{distance:+.1f}"
 
 
 def gap_section(summary, curves=None):
@@ -251,7 +277,7 @@ def gap_section(summary, curves=None):
     for method, point, gap in rows:
         lines.append(
             f"| {point.label} | {method} | {_gap_cell(gap.clean, gap.clean_spread)} | "
-            f"{_gap_cell(gap.robust, gap.robust_spread)} | {_spreads_cell(gap_in_spreads(gap))} "
+            f"{_gap_cell(gap.robust, gap.robust_spread)} | {_spreads_cell(gap.spreads)} "
             f"| {verdict(point, gap)} |"
         )
     lines += [
@@ -261,9 +287,10 @@ def gap_section(summary, curves=None):
         f"accuracy minus the frontier's at its {attack} accuracy, in points; {attack} gap: the "
         "same at its clean accuracy; – : no other method's point is as robust (clean gap) or as "
         "clean (robust gap). ± : the standard deviations over seeds of the variant and of the "
-        "frontier there, combined. gap / spread: 1 / √((σ_clean/Δ_clean)² + (σ_robust/Δ_robust)²), "
-        "the distance from the frontier in spreads (along its normal, for a straight piece); "
-        "a better trade-off than the others' is shown where it is above +1, not where the "
-        "spread covers the gap.",
+        "frontier there, combined. gap / spread: the smallest move that would put the variant on "
+        "the frontier, each coordinate counted in its spread (the variant's and the nearest "
+        "piece's standard deviations combined), + above, - below; a better trade-off than the "
+        "others' is shown where it exceeds +1, not where the spread covers the gap; – : one "
+        "seed, no spread.",
     ]
     return lines

@@ -6,7 +6,7 @@ import pytest
 from comparison_rows import row
 
 from keras_dpnp.training import comparison, frontier
-from keras_dpnp.training.frontier import Gap, Point
+from keras_dpnp.training.frontier import Point
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -59,14 +59,16 @@ def test_the_pareto_front_keeps_the_points_nothing_beats_in_both():
 
 def test_a_point_above_the_line_has_both_gaps_positive_and_its_spread_combined():
     front = [Point("a", 0.90, 0.40, 0.01, 0.02), Point("b", 0.80, 0.60, 0.03, 0.04)]
-    gap = frontier.gap_to_front(Point("p", 0.88, 0.50, 0.04, 0.0, seeds=3), front)
+    point = Point("p", 0.88, 0.50, 0.04, 0.0, seeds=3)
+    gap = frontier.gap_to_front(point, front)
     # on the line, robust 0.50 has clean 0.85; clean 0.88 has robust 0.44
     assert gap.clean == pytest.approx(0.03) and gap.robust == pytest.approx(0.06)
     assert gap.clean_spread == pytest.approx(math.hypot(0.04, 0.02))  # frontier std midway
     assert gap.robust_spread == pytest.approx(0.02 + 0.2 * 0.02)
-    expected = 1 / math.sqrt((gap.clean_spread / 0.03) ** 2 + (gap.robust_spread / 0.06) ** 2)
-    assert frontier.gap_in_spreads(gap) == pytest.approx(expected)
-    assert frontier.verdict(Point("p", 0.88, 0.50, seeds=3), gap) == "above, within the spread"
+    # nearest is the segment a-b; in spreads (robust 0.04, clean hypot(0.04, 0.03) = 0.05) the
+    # point is (12.5, 17.6) and the line runs through (10, 18) and (15, 16): 3 / √29 from it
+    assert gap.spreads == pytest.approx(3 / math.sqrt(29))
+    assert frontier.verdict(point, gap) == "above, within the spread"
 
 
 def test_beyond_the_front_the_frontier_is_each_end_points_staircase():
@@ -78,23 +80,28 @@ def test_beyond_the_front_the_frontier_is_each_end_points_staircase():
     dominated = frontier.gap_to_front(Point("r", 0.85, 0.35), front)  # a beats it in both
     assert dominated.clean == pytest.approx(-0.05) and dominated.robust < 0
     best = frontier.gap_to_front(Point("s", 0.95, 0.70), front)
-    assert frontier.verdict(Point("s", 0.95, 0.70), best) == "above every other point"
+    assert frontier.verdict(Point("s", 0.95, 0.70), best) == (
+        "above every other point (one seed: no spread to judge by)"
+    )
 
 
-def test_the_verdict_weighs_the_gap_against_the_spread():
-    three_seeds = Point("p", 0.0, 0.0, seeds=3)
-    assert frontier.verdict(three_seeds, Gap(0.03, 0.06, 0.01, 0.01)) == "above, beyond the spread"
-    assert frontier.verdict(three_seeds, Gap(0.01, 0.02, 0.01, 0.01)) == "above, within the spread"
-    assert frontier.verdict(three_seeds, Gap(-0.02, -0.01, 0.005, 0.002)) == (
-        "below, beyond the spread"
-    )
-    assert frontier.gap_in_spreads(Gap(-0.02, -0.01, 0.005, 0.002)) == pytest.approx(
-        -1 / math.sqrt(0.25**2 + 0.2**2)
-    )
-    assert frontier.verdict(Point("p", 0.0, 0.0), Gap(0.03, 0.06, 0.01, 0.01)) == (
-        "above (one seed: no spread to judge by)"
-    )
-    assert frontier.gap_in_spreads(Gap(0.0, 0.0, 0.01, 0.01)) == 0.0
+def test_the_verdict_weighs_the_distance_against_the_spread():
+    front = [Point("a", 0.90, 0.40), Point("b", 0.80, 0.60)]
+
+    def judged(clean, robust, seeds=3):
+        point = Point("p", clean, robust, 0.01, 0.01, seeds)
+        gap = frontier.gap_to_front(point, front)
+        return gap.spreads, frontier.verdict(point, gap)
+
+    spreads, words = judged(0.95, 0.55)  # (55, 95) against the line through (40, 90), (60, 80)
+    assert spreads == pytest.approx(250 / math.sqrt(500)) and words == "above, beyond the spread"
+    spreads, words = judged(0.84, 0.45)
+    assert spreads == pytest.approx(-70 / math.sqrt(500)) and words == "below, beyond the spread"
+    spreads, words = judged(0.95, 0.70)  # nearest: b, 10 and 15 spreads away
+    assert spreads == pytest.approx(math.sqrt(325))
+    assert words == "above every other point, beyond the spread"
+    spreads, words = judged(0.95, 0.55, seeds=1)
+    assert math.isnan(spreads) and words == "above (one seed: no spread to judge by)"
 
 
 def test_the_table_places_each_methods_curve_against_the_other_methods_points(tmp_path):
