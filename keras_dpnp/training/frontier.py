@@ -41,8 +41,9 @@ def trade_off_curves(rows):
     }
 
 
-def frontier_points(summary, robust_key, curves=None):
-    """{curve name: [(label, clean stats, robust stats)]}, each curve's points by robustness.
+def frontier_points(summary, robust, curves=None):
+    """{curve name: [(label, clean stats, robust stats)]}, each curve's points by robustness
+    (`robust`: the summary key of the robust axis, as `robust_key` gives it).
 
     A curve is a method's variants that share a `trade_off_curves` key (all of a method's
     variants when `curves` is None). It is named after the method; where a method has several,
@@ -50,10 +51,10 @@ def frontier_points(summary, robust_key, curves=None):
     """
     groups = {}
     for label, entry in summary.items():
-        clean, robust = entry["clean_accuracy"], entry[robust_key]
-        if clean is not None and robust is not None:
+        clean, robust_stats = entry["clean_accuracy"], entry[robust]
+        if clean is not None and robust_stats is not None:
             key = (entry["method"], (curves or {}).get(label))
-            groups.setdefault(key, []).append((label, clean, robust))
+            groups.setdefault(key, []).append((label, clean, robust_stats))
     largest = {}
     for (method, curve), points in groups.items():
         if method not in largest or len(points) > len(groups[method, largest[method]]):
