@@ -194,7 +194,8 @@ def _frontier_pieces(front):
 def distance_in_spreads(point, front):
     """The smallest move that puts `point` on the frontier through `front`, each coordinate
     counted in its spread (√((Δrobust / σ_robust)² + (Δclean / σ_clean)²), σ the point's and
-    the nearest piece's standard deviations combined); nan for a point of one seed."""
+    the nearest piece's standard deviations combined); nan for a point of one seed, or where a
+    coordinate has no spread at all."""
     if point.seeds < 2:
         return math.nan
     distances = []
@@ -220,7 +221,8 @@ def verdict(point, gap):
     else:
         side = "above" if gap.clean > 0 else "below"
     if math.isnan(gap.spreads):
-        return f"{side} (one seed: no spread to judge by)"
+        why = "one seed" if point.seeds < 2 else "a spread of zero"
+        return f"{side} ({why}: no spread to judge by)"
     return f"{side}, {'beyond' if abs(gap.spreads) > 1 else 'within'} the spread"
 
 

@@ -102,6 +102,10 @@ def test_the_verdict_weighs_the_distance_against_the_spread():
     assert words == "above every other point, beyond the spread"
     spreads, words = judged(0.95, 0.55, seeds=1)
     assert math.isnan(spreads) and words == "above (one seed: no spread to judge by)"
+    identical_seeds = Point("p", 0.95, 0.55, 0.0, 0.0, seeds=3)
+    gap = frontier.gap_to_front(identical_seeds, front)
+    words = frontier.verdict(identical_seeds, gap)
+    assert words == "above (a spread of zero: no spread to judge by)"
 
 
 def test_the_table_places_each_methods_curve_against_the_other_methods_points(tmp_path):
